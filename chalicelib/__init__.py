@@ -1,0 +1,1 @@
+"""Control plane of chime-dialout (deployed to Lambda with app.py). Import submodules by path."""
