@@ -1,0 +1,330 @@
+"""MediaSession: the sans-I/O RTP/RTCP endpoint of one call leg (RFC 3550), with SRTP (RFC 3711).
+
+Driven like aioquic's connection: ``receive_datagram(data, now)`` for every UDP datagram (RTP or RTCP),
+``send_frame(payload)`` / ``send_dtmf(digit)`` per media-clock tick, ``datagrams_to_send(now)`` to flush,
+``get_timer()`` / ``handle_timer(now)`` for RTCP reports and the inactivity check, ``next_event()`` for what
+happened. ``now`` is monotonic seconds; nothing here reads a clock, opens a socket or draws randomness except
+through the injected ``urandom``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from .dtmf import DtmfDetector, TelephoneEvent, dtmf_events
+from .events import (
+    DtmfReceived,
+    MediaEvent,
+    MediaInactive,
+    MediaReceived,
+    MediaResumed,
+    RemoteByeReceived,
+    RtcpReportReceived,
+)
+from .packet import RtpPacket, RtpParseError, is_rtcp
+from .rtcp import (
+    SDES_CNAME,
+    RtcpByePacket,
+    RtcpPacket,
+    RtcpReportBlock,
+    RtcpRrPacket,
+    RtcpSdesChunk,
+    RtcpSdesPacket,
+    RtcpSrPacket,
+    parse_rtcp,
+    serialize_rtcp,
+)
+from .srtp import SrtpContext, SrtpError, SrtpFailure
+from .stats import NTP_UNIX_EPOCH_OFFSET, ReceiverStatistics, ntp_timestamp, round_trip_time
+
+__all__ = ["MediaCounters", "MediaSession", "MediaSessionClosedError"]
+
+_RTP_HEADER: Final = struct.Struct("!BBHII")
+RTCP_INTERVAL: Final = 5.0  # RFC 3550 §6.2 recommended minimum
+
+
+class MediaSessionClosedError(Exception):
+    """The caller tried to send after ``bye()``: a bug in the caller, not the peer."""
+
+
+@dataclass(slots=True)
+class MediaCounters:
+    """Running counts for metrics and the call record."""
+
+    packets_sent: int = 0
+    octets_sent: int = 0
+    """Payload octets, as the SR reports them (RFC 3550 §6.4.1)."""
+    packets_received: int = 0
+    srtp_auth_failures: int = 0
+    srtp_replays: int = 0
+    srtp_malformed: int = 0
+    malformed: int = 0
+    """Authenticated packets that still did not parse as RTP/RTCP."""
+
+
+class MediaSession:
+    """RTP/RTCP over SRTP for one call leg. Outgoing datagrams are ``(data, is_rtcp)`` pairs so the caller
+    can route RTCP to the RTCP port when it is not multiplexed (RFC 5761)."""
+
+    def __init__(
+        self,
+        *,
+        srtp: SrtpContext,
+        payload_type: int,
+        now: float,
+        clock_rate: int = 8000,
+        samples_per_frame: int = 160,
+        telephone_event_payload_type: int | None = None,
+        inactivity_timeout: float = 10.0,
+        rtcp_interval: float = RTCP_INTERVAL,
+        wallclock_offset: float = 0.0,
+        cname: str | None = None,
+        urandom: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        """*wallclock_offset* is added to ``now`` to get Unix time for SR NTP timestamps; RTT is correct
+        without it because both ends of the LSR/DLSR arithmetic use our own clock."""
+        self._srtp = srtp
+        self._payload_type = payload_type
+        self._clock_rate = clock_rate
+        self._samples_per_frame = samples_per_frame
+        self._te_payload_type = telephone_event_payload_type
+        self._inactivity_timeout = inactivity_timeout
+        self._rtcp_interval = rtcp_interval
+        self._ntp_offset = wallclock_offset + NTP_UNIX_EPOCH_OFFSET
+        self._urandom = urandom
+        # RFC 3550 §5.1, §8: random SSRC and random initial sequence number and timestamp.
+        self.ssrc: int = int.from_bytes(urandom(4), "big")
+        self._sequence = int.from_bytes(urandom(2), "big")
+        self._timestamp = int.from_bytes(urandom(4), "big")
+        self.cname = cname if cname is not None else urandom(8).hex()  # RFC 7022 random CNAME
+        self.counters = MediaCounters()
+        self.receiver: ReceiverStatistics | None = None
+        """Statistics about the peer's stream (reset when its SSRC changes)."""
+        self.round_trip_time: float | None = None
+        self._dtmf_detector = DtmfDetector()
+        self._dtmf_queue: deque[tuple[int, TelephoneEvent, bool]] = deque()  # (payload type, event, first)
+        self._dtmf_timestamp = 0
+        self._last_sent_at: float | None = None
+        self._last_sent_timestamp = 0
+        self._sent_since_report = False
+        self._last_received = now
+        self._inactive = False
+        self._closed = False
+        self._next_rtcp = now + self._rtcp_delay()
+        self._events: deque[MediaEvent] = deque()
+        self._outgoing: list[tuple[bytes, bool]] = []
+
+    def __repr__(self) -> str:
+        return f"MediaSession(ssrc={self.ssrc:#010x}, pt={self._payload_type}, srtp={self._srtp!r})"
+
+    # ----- commands -------------------------------------------------------------------------------------
+
+    def send_frame(self, payload: bytes, now: float, *, marker: bool = False) -> None:
+        """Send one encoded frame on this media-clock tick, or the next DTMF packet if a digit is playing.
+
+        The timestamp advances by one frame either way. Then flush ``datagrams_to_send()``.
+        """
+        if self._closed:
+            raise MediaSessionClosedError("send_frame() after bye()")
+        if self._dtmf_queue:
+            self._send_next_dtmf(now)
+        else:
+            self._send_rtp(self._payload_type, marker, self._timestamp, payload, now)
+        self._timestamp = (self._timestamp + self._samples_per_frame) & 0xFFFF_FFFF
+
+    def skip_frames(self, count: int) -> None:
+        """Advance the timestamp over ``count`` frames not sent (media-clock ticks skipped while late)."""
+        self._timestamp = (self._timestamp + count * self._samples_per_frame) & 0xFFFF_FFFF
+
+    def send_dtmf(self, digit: str, *, duration: int = 800, volume: int = 10) -> None:
+        """Queue one DTMF digit (RFC 4733); it replaces audio on the following ticks.
+
+        Requires a negotiated telephone-event payload type. Then keep calling ``send_frame()`` per tick and
+        flush ``datagrams_to_send()``.
+        """
+        if self._closed:
+            raise MediaSessionClosedError("send_dtmf() after bye()")
+        if self._te_payload_type is None:
+            raise ValueError("no telephone-event payload type was negotiated")
+        events = dtmf_events(digit, duration=duration, interval=self._samples_per_frame, volume=volume)
+        self._dtmf_queue.extend((self._te_payload_type, event, i == 0) for i, event in enumerate(events))
+
+    def bye(self, now: float, reason: str = "") -> None:
+        """Leave: queue a last report plus RTCP BYE (RFC 3550 §6.6). Then flush ``datagrams_to_send()``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._dtmf_queue.clear()
+        bye = RtcpByePacket(sources=(self.ssrc,), reason=reason.encode()[:255])
+        self._queue_rtcp([*self._report_packets(now), bye])
+
+    # ----- I/O ------------------------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, now: float) -> None:
+        """Process one received UDP datagram (SRTP or SRTCP). Bad packets are counted and dropped."""
+        if self._closed:
+            return
+        if is_rtcp(data):
+            self._receive_rtcp(data, now)
+            return
+        try:
+            plain = self._srtp.unprotect_rtp(data)
+        except SrtpError as exc:
+            self._count_srtp_failure(exc.failure)
+            return
+        try:
+            packet = RtpPacket.parse(plain)
+        except RtpParseError:
+            self.counters.malformed += 1
+            return
+        self.counters.packets_received += 1
+        self._last_received = now
+        if self._inactive:
+            self._inactive = False
+            self._events.append(MediaResumed(at=now))
+        receiver = self.receiver
+        if receiver is None or receiver.ssrc != packet.ssrc:
+            receiver = self.receiver = ReceiverStatistics(packet.ssrc, self._clock_rate)
+        receiver.add(packet.sequence_number, packet.timestamp, now)
+        if packet.payload_type == self._te_payload_type:
+            self._receive_telephone_event(packet)
+        else:
+            self._events.append(MediaReceived(packet=packet, arrival=now))
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, bool]]:
+        """Protected datagrams queued since the last call, as ``(data, is_rtcp)``."""
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
+    def get_timer(self) -> float | None:
+        """When to call :meth:`handle_timer` next (None once closed)."""
+        if self._closed:
+            return None
+        if self._inactive:
+            return self._next_rtcp
+        return min(self._next_rtcp, self._last_received + self._inactivity_timeout)
+
+    def handle_timer(self, now: float) -> None:
+        """Send a due RTCP report and check for media inactivity. Then flush ``datagrams_to_send()``."""
+        if self._closed:
+            return
+        if not self._inactive and now >= self._last_received + self._inactivity_timeout:
+            self._inactive = True
+            self._events.append(MediaInactive(since=self._last_received))
+        if now >= self._next_rtcp:
+            self._queue_rtcp(self._report_packets(now))
+            self._next_rtcp = now + self._rtcp_delay()
+
+    def next_event(self) -> MediaEvent | None:
+        """The next event, or None when there are none."""
+        return self._events.popleft() if self._events else None
+
+    # ----- internals ------------------------------------------------------------------------------------
+
+    def _rtcp_delay(self) -> float:
+        # RFC 3550 §6.3.1: randomise each interval over [0.5, 1.5] x the nominal so reports don't synchronise.
+        fraction = int.from_bytes(self._urandom(2), "big") / 65536
+        return self._rtcp_interval * (0.5 + fraction)
+
+    def _send_rtp(self, payload_type: int, marker: bool, timestamp: int, payload: bytes, now: float) -> None:
+        header = _RTP_HEADER.pack(
+            0x80, (0x80 if marker else 0) | payload_type, self._sequence, timestamp, self.ssrc
+        )
+        self._outgoing.append((self._srtp.protect_rtp(header + payload), False))
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        self.counters.packets_sent += 1
+        self.counters.octets_sent += len(payload)
+        self._last_sent_at = now
+        self._last_sent_timestamp = timestamp
+        self._sent_since_report = True
+
+    def _send_next_dtmf(self, now: float) -> None:
+        payload_type, event, first = self._dtmf_queue.popleft()
+        if first:  # RFC 4733 §2.5.1.1: every packet of an event carries the timestamp of its first one
+            self._dtmf_timestamp = self._timestamp
+        self._send_rtp(payload_type, first, self._dtmf_timestamp, bytes(event), now)
+
+    def _receive_telephone_event(self, packet: RtpPacket) -> None:
+        try:
+            event = TelephoneEvent.parse(packet.payload)
+        except RtpParseError:
+            self.counters.malformed += 1
+            return
+        ended = self._dtmf_detector.feed(packet.timestamp, event)
+        if ended is not None and ended.digit is not None:
+            self._events.append(DtmfReceived(digit=ended.digit, duration=ended.duration))
+
+    def _count_srtp_failure(self, failure: SrtpFailure) -> None:
+        if failure is SrtpFailure.AUTHENTICATION:
+            self.counters.srtp_auth_failures += 1
+        elif failure is SrtpFailure.REPLAY:
+            self.counters.srtp_replays += 1
+        else:
+            self.counters.srtp_malformed += 1
+
+    def _report_packets(self, now: float) -> list[RtcpPacket]:
+        """SR if we sent media since the last report, else RR (RFC 3550 §6.4), then SDES CNAME (§6.1)."""
+        blocks: tuple[RtcpReportBlock, ...] = ()
+        if self.receiver is not None:
+            blocks = (self.receiver.report_block(now),)
+        report: RtcpPacket
+        if self._sent_since_report and self._last_sent_at is not None:
+            elapsed = int((now - self._last_sent_at) * self._clock_rate)
+            report = RtcpSrPacket(
+                ssrc=self.ssrc,
+                ntp_timestamp=ntp_timestamp(now + self._ntp_offset),
+                rtp_timestamp=(self._last_sent_timestamp + elapsed) & 0xFFFF_FFFF,
+                packet_count=self.counters.packets_sent & 0xFFFF_FFFF,
+                octet_count=self.counters.octets_sent & 0xFFFF_FFFF,
+                reports=blocks,
+            )
+        else:
+            report = RtcpRrPacket(ssrc=self.ssrc, reports=blocks)
+        self._sent_since_report = False
+        sdes = RtcpSdesPacket(chunks=(RtcpSdesChunk(self.ssrc, ((SDES_CNAME, self.cname.encode()[:255]),)),))
+        return [report, sdes]
+
+    def _queue_rtcp(self, packets: list[RtcpPacket]) -> None:
+        self._outgoing.append((self._srtp.protect_rtcp(serialize_rtcp(packets)), True))
+
+    def _receive_rtcp(self, data: bytes, now: float) -> None:
+        try:
+            packets = parse_rtcp(self._srtp.unprotect_rtcp(data))
+        except SrtpError as exc:
+            self._count_srtp_failure(exc.failure)
+            return
+        except RtpParseError:
+            self.counters.malformed += 1
+            return
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket):
+                if self.receiver is not None and packet.ssrc == self.receiver.ssrc:
+                    self.receiver.on_sender_report(packet.ntp_timestamp, now)
+                self._receive_report_blocks(packet.reports, now)
+            elif isinstance(packet, RtcpRrPacket):
+                self._receive_report_blocks(packet.reports, now)
+            elif isinstance(packet, RtcpByePacket):
+                for source in packet.sources:
+                    reason = packet.reason.decode("utf-8", "replace")
+                    self._events.append(RemoteByeReceived(ssrc=source, reason=reason))
+
+    def _receive_report_blocks(self, blocks: tuple[RtcpReportBlock, ...], now: float) -> None:
+        for block in blocks:
+            if block.ssrc != self.ssrc:
+                continue
+            rtt = round_trip_time(ntp_timestamp(now + self._ntp_offset), block.lsr, block.dlsr)
+            if rtt is not None:
+                self.round_trip_time = rtt
+            self._events.append(
+                RtcpReportReceived(
+                    fraction_lost=block.fraction_lost,
+                    packets_lost=block.packets_lost,
+                    jitter=block.jitter,
+                    round_trip_time=rtt,
+                )
+            )

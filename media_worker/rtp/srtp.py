@@ -1,0 +1,310 @@
+"""SRTP/SRTCP for the SDES crypto suites (RFC 3711, RFC 4568 §6.2, RFC 6188, RFC 7714), backed by libsrtp.
+
+:class:`SrtpContext` is bytes in, bytes out: one libsrtp session per direction, built from the SDES
+``inline:`` key‖salt of each side. Four suites map onto pylibsrtp's public profiles. pylibsrtp 1.0.0 has no
+profile for AES_256_CM_HMAC_SHA1_80/_32 (RFC 6188) although the libsrtp it bundles implements them, so
+:class:`Aes256CmSession` drives libsrtp directly for those: it owns its own ``srtp_policy_t`` and
+``srtp_t`` and fills the policy's crypto members with libsrtp's exported
+``srtp_crypto_policy_set_aes_cm_256_hmac_sha1_{80,32}``. Before the first such session is built a
+known-answer test proves the library really implements the suite; otherwise
+:class:`SrtpUnsupportedError` says so plainly.
+
+Key material never appears in a repr or an exception message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+import pylibsrtp
+
+from .suites import SUITES, SrtpSuite
+
+__all__ = [
+    "REPLAY_WINDOW_SIZE",
+    "Aes256CmSession",
+    "SrtpContext",
+    "SrtpError",
+    "SrtpFailure",
+    "SrtpUnsupportedError",
+]
+
+REPLAY_WINDOW_SIZE: Final = 1024
+"""Replay window for inbound streams, as aiortc uses (RFC 3711 §3.3.2 requires at least 64)."""
+
+# pylibsrtp's cffi binding: srtp_create/protect/unprotect/dealloc and struct srtp_policy_t. It ships no
+# type stubs, hence Any.
+_binding: Any = importlib.import_module("pylibsrtp._binding")
+_ffi: Any = _binding.ffi
+_lib: Any = _binding.lib
+
+_PROFILES: Final[dict[str, int]] = {
+    "AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    "AES_CM_128_HMAC_SHA1_32": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+    "AEAD_AES_128_GCM": pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+    "AEAD_AES_256_GCM": pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+}
+_AES_256_CM_TAGS: Final[dict[str, int]] = {"AES_256_CM_HMAC_SHA1_80": 80, "AES_256_CM_HMAC_SHA1_32": 32}
+
+# libsrtp srtp_err_status_t values (srtp.h); pylibsrtp reports the same conditions by message text.
+_STATUS_AUTH_FAIL: Final = 7
+_STATUS_REPLAY_FAIL: Final = 9
+_STATUS_REPLAY_OLD: Final = 10
+_BUFFER_SIZE: Final = 1500  # same room as pylibsrtp's session buffer
+_RTP_TRAILER: Final = 16 + 128  # SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN
+_RTCP_TRAILER: Final = 4 + 16 + 128  # plus the E flag / SRTCP index word
+
+
+class SrtpFailure(enum.Enum):
+    """Why an SRTP/SRTCP packet was rejected."""
+
+    AUTHENTICATION = "authentication"
+    """Tag check failed: tampered, corrupt or protected with another key."""
+    REPLAY = "replay"
+    """Index already seen or older than the replay window (RFC 3711 §3.3.2)."""
+    MALFORMED = "malformed"
+    """Too short, too long, or otherwise not an SRTP packet."""
+
+
+class SrtpError(Exception):
+    """The peer's packet failed SRTP/SRTCP processing; drop it and count :attr:`failure`."""
+
+    def __init__(self, failure: SrtpFailure, detail: str) -> None:
+        super().__init__(f"SRTP {failure.value} failure: {detail}")
+        self.failure = failure
+
+
+class SrtpUnsupportedError(Exception):
+    """The installed libsrtp cannot provide this suite (wrong pylibsrtp build or version)."""
+
+
+_PYLIBSRTP_FAILURES: Final[dict[str, SrtpFailure]] = {
+    "authentication failure": SrtpFailure.AUTHENTICATION,
+    "replay check failed (bad index)": SrtpFailure.REPLAY,
+    "replay check failed (index too old)": SrtpFailure.REPLAY,
+}
+
+
+def _status_failure(status: int) -> SrtpFailure:
+    if status == _STATUS_AUTH_FAIL:
+        return SrtpFailure.AUTHENTICATION
+    if status in (_STATUS_REPLAY_FAIL, _STATUS_REPLAY_OLD):
+        return SrtpFailure.REPLAY
+    return SrtpFailure.MALFORMED
+
+
+class _Session(Protocol):
+    def protect(self, packet: bytes) -> bytes: ...
+    def unprotect(self, packet: bytes) -> bytes: ...
+    def protect_rtcp(self, packet: bytes) -> bytes: ...
+    def unprotect_rtcp(self, packet: bytes) -> bytes: ...
+
+
+@functools.cache
+def _aes_256_cm_policy_setters() -> dict[int, Callable[[int], None]]:
+    """libsrtp's ``srtp_crypto_policy_set_aes_cm_256_hmac_sha1_{80,32}``, keyed by tag bits.
+
+    They are exported by the shared object pylibsrtp loaded; ``ctypes.CDLL`` on the same path returns the
+    already-loaded library, so the functions fill structs that the cffi-bound ``srtp_create`` then reads.
+    """
+    try:
+        library = ctypes.CDLL(_binding.__file__)
+        setters: dict[int, Callable[[int], None]] = {
+            80: library.srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80,
+            32: library.srtp_crypto_policy_set_aes_cm_256_hmac_sha1_32,
+        }
+    except (OSError, AttributeError) as exc:
+        raise SrtpUnsupportedError(
+            f"pylibsrtp {pylibsrtp.__version__} does not export the AES_256_CM crypto policies "
+            "(RFC 6188); pin pylibsrtp==1.0.0 or drop the AES_256_CM suites from the offer"
+        ) from exc
+    for setter in setters.values():
+        setter.argtypes = [ctypes.c_void_p]  # type: ignore[attr-defined]  # ctypes function attributes
+        setter.restype = None  # type: ignore[attr-defined]  # ctypes function attributes
+    return setters
+
+
+class Aes256CmSession:
+    """One direction of AES_256_CM_HMAC_SHA1_80/_32 (RFC 6188) on our own libsrtp ``srtp_t``.
+
+    *key_salt* is the 46-byte master key‖salt; *tag_bits* is 80 or 32 for SRTP; SRTCP always uses the
+    80-bit tag (RFC 6188 §6, RFC 4568 §6.2.2). *inbound* selects ``ssrc_any_inbound`` (replay window of
+    :data:`REPLAY_WINDOW_SIZE`) or ``ssrc_any_outbound``. Retransmitting an index is allowed on the send
+    side, as aiortc configures it. The object reuses one buffer and one length cell per packet; it is not
+    thread-safe.
+    """
+
+    __slots__ = ("_buffer", "_ctx", "_holder", "_length", "_view")
+
+    def __init__(self, key_salt: bytes, *, tag_bits: int, inbound: bool) -> None:
+        _verify_aes_256_cm_support()
+        self._setup(key_salt, tag_bits, inbound)
+
+    def __repr__(self) -> str:
+        return "Aes256CmSession()"
+
+    @classmethod
+    def _unverified(cls, key_salt: bytes, *, tag_bits: int, inbound: bool) -> Aes256CmSession:
+        session = cls.__new__(cls)
+        session._setup(key_salt, tag_bits, inbound)
+        return session
+
+    def _setup(self, key_salt: bytes, tag_bits: int, inbound: bool) -> None:
+        setters = _aes_256_cm_policy_setters()
+        if tag_bits not in setters:
+            raise ValueError(f"AES_256_CM tag must be 80 or 32 bits, not {tag_bits}")
+        policy = _ffi.new("srtp_policy_t *")  # zeroed: no MKI, no extension-header encryption
+        setters[tag_bits](int(_ffi.cast("uintptr_t", _ffi.addressof(policy.rtp))))
+        setters[80](int(_ffi.cast("uintptr_t", _ffi.addressof(policy.rtcp))))
+        key = _ffi.new("unsigned char[]", key_salt)
+        policy.key = key
+        policy.ssrc.type = _lib.ssrc_any_inbound if inbound else _lib.ssrc_any_outbound
+        policy.window_size = REPLAY_WINDOW_SIZE
+        policy.allow_repeat_tx = 1
+        holder = _ffi.new("srtp_t *")
+        status = _lib.srtp_create(holder, policy)
+        _ffi.memmove(key, bytes(len(key_salt)), len(key_salt))  # libsrtp derived its session keys
+        if status != _lib.srtp_err_status_ok:
+            raise SrtpUnsupportedError(f"libsrtp refused the AES_256_CM policy (status {status})")
+        self._holder = _ffi.gc(holder, _dealloc)
+        self._ctx = holder[0]
+        self._buffer = _ffi.new("unsigned char[]", _BUFFER_SIZE)
+        self._view = _ffi.buffer(self._buffer)
+        self._length = _ffi.new("int *")
+
+    def _process(self, function: Any, packet: bytes, trailer: int) -> bytes:
+        size = len(packet)
+        if size > _BUFFER_SIZE - trailer:
+            raise SrtpError(SrtpFailure.MALFORMED, f"{size}-byte packet is too long")
+        self._view[0:size] = packet
+        self._length[0] = size
+        status = function(self._ctx, self._buffer, self._length)
+        if status:
+            raise SrtpError(_status_failure(status), f"libsrtp status {status}")
+        result: bytes = self._view[0 : self._length[0]]
+        return result
+
+    def protect(self, packet: bytes) -> bytes:
+        """Encrypt and authenticate one RTP packet."""
+        return self._process(_lib.srtp_protect, packet, _RTP_TRAILER)
+
+    def unprotect(self, packet: bytes) -> bytes:
+        """Verify and decrypt one SRTP packet; raises :class:`SrtpError`."""
+        return self._process(_lib.srtp_unprotect, packet, 0)
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        """Encrypt and authenticate one (compound) RTCP packet."""
+        return self._process(_lib.srtp_protect_rtcp, packet, _RTCP_TRAILER)
+
+    def unprotect_rtcp(self, packet: bytes) -> bytes:
+        """Verify and decrypt one SRTCP packet; raises :class:`SrtpError`."""
+        return self._process(_lib.srtp_unprotect_rtcp, packet, 0)
+
+
+def _dealloc(holder: Any) -> None:
+    _lib.srtp_dealloc(holder[0])
+
+
+# Known answer for AES_256_CM_HMAC_SHA1_80: the AES-256 test of libsrtp's srtp_driver, whose master
+# key‖salt is the RFC 6188 §7.2 key-derivation vector. The _32 tag is the first 4 bytes of the 80-bit one.
+_KAT_KEY_SALT: Final = bytes.fromhex(
+    "f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b63b04803de51ee7c96423ab5b78d2"
+)
+_KAT_PLAIN: Final = bytes.fromhex("800f1234decafbadcafebabe" + "ab" * 16)
+_KAT_ENCRYPTED: Final = bytes.fromhex("800f1234decafbadcafebabef1d9de17ff251ff1aa007774b0b4b40d")
+_KAT_TAG_80: Final = bytes.fromhex("a08d9d9a5b3a55d8873b")
+
+
+@functools.cache
+def _verify_aes_256_cm_support() -> None:
+    """Known-answer and round-trip test of libsrtp's AES_256_CM, once per process."""
+    expected = {80: _KAT_ENCRYPTED + _KAT_TAG_80, 32: _KAT_ENCRYPTED + _KAT_TAG_80[:4]}
+    for tag_bits, want in expected.items():
+        sender = Aes256CmSession._unverified(_KAT_KEY_SALT, tag_bits=tag_bits, inbound=False)
+        receiver = Aes256CmSession._unverified(_KAT_KEY_SALT, tag_bits=tag_bits, inbound=True)
+        try:
+            protected = sender.protect(_KAT_PLAIN)
+            ok = protected == want and receiver.unprotect(protected) == _KAT_PLAIN
+        except SrtpError:
+            ok = False
+        if not ok:
+            raise SrtpUnsupportedError(
+                f"the libsrtp bundled with pylibsrtp {pylibsrtp.__version__} failed the "
+                f"AES_256_CM_HMAC_SHA1_{tag_bits} known-answer test; pin pylibsrtp==1.0.0"
+            )
+
+
+def _pylibsrtp_session(profile: int, key_salt: bytes, *, inbound: bool) -> pylibsrtp.Session:
+    policy = pylibsrtp.Policy(
+        key=key_salt,
+        ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+        srtp_profile=profile,
+    )
+    policy.allow_repeat_tx = True
+    policy.window_size = REPLAY_WINDOW_SIZE
+    return pylibsrtp.Session(policy=policy)
+
+
+def _make_session(suite: SrtpSuite, key_salt: bytes, *, inbound: bool) -> _Session:
+    if suite.name in _AES_256_CM_TAGS:
+        return Aes256CmSession(key_salt, tag_bits=_AES_256_CM_TAGS[suite.name], inbound=inbound)
+    return _pylibsrtp_session(_PROFILES[suite.name], key_salt, inbound=inbound)
+
+
+class SrtpContext:
+    """SRTP for one call leg: protect what we send with *tx_key_salt*, check received with *rx_key_salt*.
+
+    *suite_name* is the SDES crypto-suite (RFC 4568 §6.2 names); each key‖salt is the decoded ``inline:``
+    blob of the matching ``a=crypto`` line (ours for tx, the peer's for rx). Unprotect failures raise
+    :class:`SrtpError` carrying an :class:`SrtpFailure`; the caller drops and counts the packet.
+    """
+
+    __slots__ = ("_rx", "_tx", "suite")
+
+    def __init__(self, suite_name: str, tx_key_salt: bytes, rx_key_salt: bytes) -> None:
+        suite = SUITES.get(suite_name)
+        if suite is None:
+            raise ValueError(f"unsupported SRTP crypto-suite {suite_name!r}")
+        for side, key_salt in (("tx", tx_key_salt), ("rx", rx_key_salt)):
+            if not isinstance(key_salt, bytes) or len(key_salt) != suite.key_salt_length:
+                length = len(key_salt) if isinstance(key_salt, bytes) else type(key_salt).__name__
+                raise ValueError(
+                    f"{side} key‖salt for {suite.name} must be {suite.key_salt_length} bytes, got {length}"
+                )
+        self.suite = suite
+        self._tx = _make_session(suite, tx_key_salt, inbound=False)
+        self._rx = _make_session(suite, rx_key_salt, inbound=True)
+
+    def __repr__(self) -> str:
+        return f"SrtpContext(suite={self.suite.name!r})"
+
+    def protect_rtp(self, packet: bytes) -> bytes:
+        """SRTP-protect one RTP packet we are about to send."""
+        return self._tx.protect(packet)
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        """SRTCP-protect one compound RTCP packet we are about to send."""
+        return self._tx.protect_rtcp(packet)
+
+    def unprotect_rtp(self, packet: bytes) -> bytes:
+        """Authenticate, replay-check and decrypt one received SRTP packet; raises :class:`SrtpError`."""
+        try:
+            return self._rx.unprotect(packet)
+        except pylibsrtp.Error as exc:
+            raise SrtpError(_PYLIBSRTP_FAILURES.get(str(exc), SrtpFailure.MALFORMED), str(exc)) from None
+        except (ValueError, TypeError):
+            raise SrtpError(SrtpFailure.MALFORMED, f"{len(packet)}-byte packet rejected") from None
+
+    def unprotect_rtcp(self, packet: bytes) -> bytes:
+        """Authenticate, replay-check and decrypt one received SRTCP packet; raises :class:`SrtpError`."""
+        try:
+            return self._rx.unprotect_rtcp(packet)
+        except pylibsrtp.Error as exc:
+            raise SrtpError(_PYLIBSRTP_FAILURES.get(str(exc), SrtpFailure.MALFORMED), str(exc)) from None
+        except (ValueError, TypeError):
+            raise SrtpError(SrtpFailure.MALFORMED, f"{len(packet)}-byte packet rejected") from None
