@@ -6,6 +6,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The machine is shared and noisy: property tests judge behaviour, never speed.
+settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("project")
 
 _SCRUBBED_PREFIXES = ("AWS_", "POWERTOOLS_", "DIAL_", "CALLS_", "SIP_", "MEDIA_", "WORKER_")
 
