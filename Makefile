@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck unit bench clean
+.PHONY: demo test install peers lint typecheck unit bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt media_worker/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt media_worker/requirements.txt
 
 install: $(STAMP)
 
+# System peers some tests use (baresip, podman); installed when root with apt, otherwise those tests skip.
+peers:
+	scripts/install-system-peers.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -21,7 +25,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install peers
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
@@ -31,6 +35,7 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/control_plane.py
+	$(BIN)/python benchmarks/protocol.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
