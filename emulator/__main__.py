@@ -74,13 +74,47 @@ def _run_meetings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary instead")
+    parser.add_argument("--show-logs", action="store_true", help="echo the handlers' JSON logs to stderr")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    # Imported here: the demo pulls in the Chalice app and moto, which the other commands do not need.
+    from emulator.demo import run
+
+    return run(args)
+
+
+def _configure_voice_connector(parser: argparse.ArgumentParser) -> None:
+    # Imported here: the Voice Connector pulls in the media stack, which the other commands do not need.
+    from emulator.vc_cli import configure
+
+    configure(parser)
+
+
+def _run_voice_connector(args: argparse.Namespace) -> int:
+    from emulator.vc_cli import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Command] = {
     "meetings": Command(
         help="chime-sdk-meetings API (rest-json) for boto3; prints its URL",
         configure=_configure_meetings,
         run=_run_meetings,
     ),
-    # "voice-connector" and "demo" are registered here by their modules' owners.
+    "demo": Command(
+        help="the control plane end to end on 127.0.0.1 (moto, meetings emulator); exit 0 if all checks hold",
+        configure=_configure_demo,
+        run=_run_demo,
+    ),
+    "voice-connector": Command(
+        help="Voice Connector for meeting joins: SIP/TLS + SRTP on 127.0.0.1; prints the URI and CA file",
+        configure=_configure_voice_connector,
+        run=_run_voice_connector,
+    ),
 }
 
 
