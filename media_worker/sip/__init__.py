@@ -46,7 +46,14 @@ from media_worker.sip.exceptions import (
     RemoteProtocolError,
     SipError,
 )
-from media_worker.sip.framing import PING, PONG, KeepAlivePing, KeepAlivePong, StreamFramer
+from media_worker.sip.framing import (
+    PING,
+    PONG,
+    KeepAlivePing,
+    KeepAlivePong,
+    MalformedMessage,
+    StreamFramer,
+)
 from media_worker.sip.message import (
     DEFAULT_LIMITS,
     REASON_PHRASES,
@@ -96,6 +103,7 @@ __all__ = [
     "KeepAlivePong",
     "Limits",
     "LocalProtocolError",
+    "MalformedMessage",
     "MessageRejected",
     "NameAddr",
     "OfferReceived",

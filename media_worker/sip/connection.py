@@ -27,7 +27,7 @@ from media_worker.sip.events import (
     TerminationReason,
 )
 from media_worker.sip.exceptions import LocalProtocolError, RemoteProtocolError
-from media_worker.sip.framing import PING, PONG, KeepAlivePing, KeepAlivePong, StreamFramer
+from media_worker.sip.framing import PING, PONG, KeepAlivePing, KeepAlivePong, MalformedMessage, StreamFramer
 from media_worker.sip.message import NameAddr, SipRequest
 from media_worker.sip.redaction import redact_uri
 from media_worker.sip.uri import SipUri
@@ -48,7 +48,7 @@ class SipConnection:
         self, *, configuration: SipConfiguration, urandom: Callable[[int], bytes] = os.urandom
     ) -> None:
         self._ctx = SipContext(configuration, urandom)
-        self._framer = StreamFramer()
+        self._framer = StreamFramer(report_malformed=True)
         self._failed = False
 
     # -- outputs --
@@ -91,6 +91,9 @@ class SipConnection:
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes read from the transport; bad input is answered, dropped or fails the stream.
 
+        A malformed message between intact framing costs only itself (MessageRejected); a stream that cannot
+        be framed any more fails the connection (ConnectionFailed, and every call on it ends).
+
         Then flush data_to_send().
         """
         if self._failed:
@@ -110,6 +113,8 @@ class SipConnection:
                 self._ctx.outbox += PONG  # RFC 5626 §3.5.1
             elif isinstance(item, KeepAlivePong):
                 continue
+            elif isinstance(item, MalformedMessage):
+                inbound.receive_malformed(self._ctx, item)  # answered (400...) or dropped; the stream goes on
             elif isinstance(item, SipRequest):
                 self._ctx.received(item)
                 inbound.receive_request(self._ctx, item, now)

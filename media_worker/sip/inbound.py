@@ -1,13 +1,14 @@
 """What arrives from the peer: requests (new, retransmitted, CANCEL, in-dialog) and responses, routed to the
 transaction, UAC, UAS and in-dialog modules. Bad requests are answered with their status hint or dropped, and
-always reported as :class:`MessageRejected`.
+always reported as :class:`MessageRejected`; so are messages whose head could not even be parsed
+(:class:`MalformedMessage`), as long as the stream around them is intact.
 """
 
 from __future__ import annotations
 
 from media_worker.sip import in_dialog_server, uac, uas
 from media_worker.sip.calls import CallRole, CallState
-from media_worker.sip.context import SipContext
+from media_worker.sip.context import SipContext, TraceEntry
 from media_worker.sip.events import (
     CallFailed,
     DialogTerminated,
@@ -16,12 +17,15 @@ from media_worker.sip.events import (
     Party,
     TerminationReason,
 )
-from media_worker.sip.exceptions import ProtocolError, RemoteProtocolError
-from media_worker.sip.message import SipRequest, SipResponse, build_response
+from media_worker.sip.exceptions import ParseError, ProtocolError, RemoteProtocolError
+from media_worker.sip.fields import CSeq, NameAddr, Via, check_name_addr
+from media_worker.sip.framing import MalformedMessage, salvage_fields
+from media_worker.sip.grammar import is_token, split_top_level
+from media_worker.sip.message import REASON_PHRASES, Headers, SipRequest, SipResponse, build_response
 from media_worker.sip.redaction import redact_uri
 from media_worker.sip.transaction import ServerState, ServerTransaction, client_key, server_key
 
-__all__ = ["lose_calls", "receive_request", "receive_response"]
+__all__ = ["lose_calls", "receive_malformed", "receive_request", "receive_response"]
 
 
 def receive_request(ctx: SipContext, request: SipRequest, now: float) -> None:
@@ -143,6 +147,87 @@ def receive_response(ctx: SipContext, response: SipResponse, now: float) -> None
                 call_id=response.headers.get("Call-ID"),
             )
         )
+
+
+def receive_malformed(ctx: SipContext, message: MalformedMessage) -> None:
+    """A framed message with an invalid head: answer a request with the error's status hint (RFC 3261 §8.2,
+    §21.4.1) when its Via, Call-ID and CSeq are usable, else drop it; always drop a response."""
+    start, fields = salvage_fields(message.head)
+    call_id = _single(fields, "Call-ID")
+    if call_id is not None and (not call_id or any(char.isspace() for char in call_id)):
+        call_id = None
+    cseq = _cseq(fields)
+    words = (start or "").split()
+    method = words[0] if message.is_request and words and is_token(words[0]) else None
+    if method is None and cseq is not None:
+        method = cseq.method
+    ctx.trace.append(TraceEntry("received", call_id, redact_uri((start or "?")[:120])))
+    sent: int | None = None
+    if message.is_request and method != "ACK" and (cseq is None or cseq.method != "ACK"):  # §17: no answer
+        hint = message.error.status_hint
+        response = _bad_request_response(ctx, fields, hint if 400 <= hint < 700 else 400, call_id, cseq)
+        if response is not None:
+            ctx.send(response)
+            sent = response.status
+    ctx.emit(
+        MessageRejected(reason=redact_uri(str(message.error)), status=sent, method=method, call_id=call_id)
+    )
+
+
+def _bad_request_response(
+    ctx: SipContext, fields: list[tuple[str, str]], status: int, call_id: str | None, cseq: CSeq | None
+) -> SipResponse | None:
+    # §8.2.6.2 copies Via (all, in order), From, To, Call-ID and CSeq. Without usable Vias, Call-ID and CSeq
+    # the peer could not match the response to its transaction, so none is sent; From and To are copied
+    # only when they parse.
+    vias = [value for name, value in fields if name == "Via"]
+    if not vias or call_id is None or cseq is None or not all(_usable_via(value) for value in vias):
+        return None
+    headers = Headers(("Via", value) for value in vias)
+    from_, to = _single(fields, "From"), _single(fields, "To")
+    if from_ is not None and _usable_address(from_):
+        headers.add("From", from_)
+    if to is not None and _usable_address(to):
+        if NameAddr.parse(to).tag is None:
+            to = f"{to};tag={ctx.new_tag()}"  # §8.2.6.2: every response but 100 gets a To tag
+        headers.add("To", to)
+    headers.add("Call-ID", call_id)
+    headers.add("CSeq", str(cseq))
+    for name, value in ctx.user_agent(server=True):
+        headers.add(name, value)
+    headers.add("Content-Length", "0")
+    return SipResponse(status, REASON_PHRASES.get(status, "Bad Request"), headers)
+
+
+def _single(fields: list[tuple[str, str]], name: str) -> str | None:
+    """The value of a field that must appear once; None when absent or repeated."""
+    values = [value for field_name, value in fields if field_name == name]
+    return values[0] if len(values) == 1 else None
+
+
+def _cseq(fields: list[tuple[str, str]]) -> CSeq | None:
+    value = _single(fields, "CSeq")
+    try:
+        return None if value is None else CSeq.parse(value)
+    except ParseError:
+        return None
+
+
+def _usable_via(value: str) -> bool:
+    try:
+        for part in split_top_level(value, ","):
+            Via.parse(part.strip(" \t"))
+    except ParseError:
+        return False
+    return True
+
+
+def _usable_address(value: str) -> bool:
+    try:
+        check_name_addr(value)
+    except ParseError:
+        return False
+    return True
 
 
 def lose_calls(ctx: SipContext) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from media_worker.sip import (
     PING,
@@ -16,6 +18,7 @@ from media_worker.sip import (
     MessageRejected,
     Party,
     SipConnection,
+    SipEvent,
     SipResponse,
     TerminationReason,
 )
@@ -32,8 +35,8 @@ from tests.worker.sip.pair import (
 )
 
 
-def _invite_bytes() -> bytes:
-    pair = make_pair()
+def _invite_bytes(seed: str = "") -> bytes:
+    pair = make_pair(seed=seed)
     dial(pair)
     return pair.caller.data_to_send()
 
@@ -249,3 +252,161 @@ def test_cancel_for_an_unknown_transaction_gets_481() -> None:
     [response] = parse_stream(callee.data_to_send())
     assert isinstance(response, SipResponse)
     assert response.status == 481
+
+
+# -- malformed messages on an intact stream: the message is refused, the connection and its calls go on --
+
+BAD_FROM_OPTIONS = (
+    b"OPTIONS sip:17035550122@vc.example SIP/2.0\r\n"
+    b"Via: SIP/2.0/TLS 192.0.2.10:40001;branch=z9hG4bKbad1\r\n"
+    b"From: <sip:+12065550100@192.0.2.10;tag=f1\r\n"  # unterminated '<'
+    b"To: <sip:17035550122@vc.example>\r\n"
+    b"Call-ID: bad-1\r\n"
+    b"CSeq: 7 OPTIONS\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("chunk", [1, 13, 100_000])
+def test_bad_request_between_two_good_ones_gets_400_and_both_good_ones_are_processed(chunk: int) -> None:
+    first, second = _invite_bytes("one"), _invite_bytes("two")
+    stream = first + BAD_FROM_OPTIONS + second
+    callee = _callee()
+
+    for start in range(0, len(stream), chunk):
+        callee.receive_data(stream[start : start + chunk], 1.0)
+
+    events = drain(callee)
+    assert [type(event) for event in events] == [IncomingCall, MessageRejected, IncomingCall]
+    rejected = events[1]
+    assert isinstance(rejected, MessageRejected)
+    assert (rejected.status, rejected.method, rejected.call_id) == (400, "OPTIONS", "bad-1")
+    assert "unterminated" in rejected.reason
+    assert events[0].call_id != events[2].call_id  # type: ignore[attr-defined]  # IncomingCall
+    responses = parse_stream(callee.data_to_send())
+    assert [r.status for r in responses if isinstance(r, SipResponse)] == [100, 400, 100]
+    bad_request = responses[1]
+    assert lines(bad_request)[0] == "SIP/2.0 400 Bad Request"
+    # §8.2.6.2: the usable fields are copied (To gains a tag); the unparseable From is left out.
+    assert bad_request.headers.get("Via") == "SIP/2.0/TLS 192.0.2.10:40001;branch=z9hG4bKbad1"
+    assert bad_request.to.tag is not None
+    assert str(bad_request.to.uri) == "sip:17035550122@vc.example"
+    assert (bad_request.call_id, str(bad_request.cseq)) == ("bad-1", "7 OPTIONS")
+    assert "From" not in bad_request.headers
+    callee.answer(events[0].call_id, 180, now=1.0)  # type: ignore[attr-defined]  # IncomingCall
+    callee.answer(events[2].call_id, 180, now=1.0)  # type: ignore[attr-defined]  # IncomingCall
+    assert [r.status for r in parse_stream(callee.data_to_send()) if isinstance(r, SipResponse)] == [180, 180]
+
+
+@pytest.mark.parametrize(
+    ("edit", "status"),
+    [
+        ((b"SIP/2.0\r\nVia", b"SIP/3.0\r\nVia"), 505),  # §21.5.6 Version Not Supported
+        ((b"CSeq: 7 OPTIONS", b"CSeq: 7 INVITE"), 400),  # method mismatch: CSeq still copied
+        ((b"CSeq: 7 OPTIONS", b"CSeq: seven OPTIONS"), None),  # no usable CSeq: cannot answer
+        ((b"Call-ID: bad-1\r\n", b""), None),  # no Call-ID: cannot answer
+        ((b"branch=z9hG4bKbad1", b";;"), None),  # no usable Via: cannot answer
+        ((b"OPTIONS sip:", b"ACK sip:"), None),  # an ACK is never answered (§17)
+    ],
+    ids=["version", "cseq-mismatch", "cseq-garbage", "no-call-id", "bad-via", "ack"],
+)
+def test_malformed_request_is_answered_only_when_its_headers_allow(
+    edit: tuple[bytes, bytes], status: int | None
+) -> None:
+    callee = _callee()
+
+    callee.receive_data(BAD_FROM_OPTIONS.replace(*edit) + PING, 1.0)
+
+    [rejected] = drain(callee)
+    assert isinstance(rejected, MessageRejected)
+    assert rejected.status == status
+    out = callee.data_to_send()
+    assert out.endswith(PONG)  # the stream is still read after the bad message
+    responses = parse_stream(out)
+    assert [r.status for r in responses if isinstance(r, SipResponse)] == ([] if status is None else [status])
+
+
+def test_malformed_response_is_dropped_and_the_call_goes_on() -> None:
+    pair = make_pair()
+    call_id = establish(pair)
+    bad_response = (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 192.0.2.10:40001;;branch=\r\n"
+        b"From: <sip:+12065550100@192.0.2.10>;tag=x\r\nTo: <sip:17035550122@vc.example>;tag=y\r\n"
+        b"Call-ID: " + call_id.encode() + b"\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
+    )
+
+    pair.caller.receive_data(bad_response + PING, pair.now)
+
+    [rejected] = drain(pair.caller)
+    assert isinstance(rejected, MessageRejected)
+    assert (rejected.status, rejected.method, rejected.call_id) == (None, "BYE", call_id)
+    assert pair.caller.data_to_send() == PONG
+    assert pair.caller.call_ids == (call_id,)
+    pair.caller.bye(call_id, now=pair.now)
+    pair.roundtrip_until_done()
+    assert drain(pair.caller) == [
+        DialogTerminated(call_id=call_id, by=Party.LOCAL, reason=TerminationReason.BYE, status=200)
+    ]
+
+
+def test_malformed_request_in_an_established_dialog_leaves_the_dialog_alone() -> None:
+    pair = make_pair()
+    call_id = establish(pair)
+    bad_bye = BAD_FROM_OPTIONS.replace(b"OPTIONS", b"BYE").replace(b"bad-1", call_id.encode())
+
+    pair.callee.receive_data(bad_bye, pair.now)
+
+    [rejected] = drain(pair.callee)
+    assert isinstance(rejected, MessageRejected)
+    assert (rejected.status, rejected.method, rejected.call_id) == (400, "BYE", call_id)
+    assert pair.callee.call_ids == (call_id,)
+    received, sent = pair.callee.trace[-2:]
+    assert (received.direction, received.summary) == ("received", "BYE sip:17035550122@vc.example SIP/2.0")
+    assert (sent.direction, sent.summary) == ("sent", "400 Bad Request")
+
+
+STREAM_PIECES = [
+    b"INVITE sip:a@b.example SIP/2.0\r\n",
+    b"OPTIONS sip:a@b.example SIP/2.0\r\n",
+    b"SIP/2.0 200 OK\r\n",
+    b"SIP/2.0 180 Ringing\r\n",
+    b"Via: SIP/2.0/TLS 192.0.2.1;branch=z9hG4bK1\r\n",
+    b"From: <sip:a@b.example>;tag=1\r\n",
+    b"To: <sip:c@d.example>\r\n",
+    b"Call-ID: c1\r\n",
+    b"CSeq: 1 INVITE\r\n",
+    b"CSeq: x\r\n",
+    b"Content-Length: 0\r\n",
+    b"Content-Length: 4\r\n",
+    b"Content-Type: application/sdp\r\n",
+    b"\r\n",
+    b"\r\n\r\n",
+    b"v=0\r\n",
+    BAD_FROM_OPTIONS,
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=64),
+            st.sampled_from(STREAM_PIECES),
+            st.sampled_from([_invite_bytes(), _invite_bytes("b")[:300]]),
+        ),
+        max_size=20,
+    ),
+    st.integers(1, 64),
+)
+def test_arbitrary_bytes_never_raise_out_of_receive_data(pieces: list[bytes], chunk: int) -> None:
+    callee = _callee()
+    stream = b"".join(pieces)
+
+    for start in range(0, len(stream), chunk):
+        callee.receive_data(stream[start : start + chunk], 1.0)
+        assert isinstance(callee.data_to_send(), bytes)
+
+    events = drain(callee)
+    assert all(isinstance(event, SipEvent) for event in events)
+    assert sum(isinstance(event, ConnectionFailed) for event in events) <= 1

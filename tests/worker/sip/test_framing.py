@@ -7,11 +7,20 @@ from pathlib import Path
 import pytest
 
 from media_worker.sip.exceptions import ParseError
-from media_worker.sip.framing import PING, PONG, KeepAlivePing, KeepAlivePong, StreamFramer
+from media_worker.sip.framing import (
+    PING,
+    PONG,
+    KeepAlivePing,
+    KeepAlivePong,
+    MalformedMessage,
+    StreamFramer,
+    salvage_fields,
+)
 from media_worker.sip.message import Limits, SipMessage, SipRequest, SipResponse, parse_message
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "sip"
-Item = SipMessage | KeepAlivePing | KeepAlivePong
+TORTURE_INVALID = FIXTURES / "torture" / "invalid"
+Item = SipMessage | KeepAlivePing | KeepAlivePong | MalformedMessage
 
 
 def load_fixture(name: str) -> bytes:
@@ -36,7 +45,7 @@ def drain(framer: StreamFramer) -> list[Item]:
 
 def feed_in_chunks(data: bytes, size: int, framer: StreamFramer | None = None) -> list[Item]:
     """Feed ``data`` ``size`` bytes at a time, draining after every chunk (as the network layer does)."""
-    framer = framer or StreamFramer()
+    framer = framer if framer is not None else StreamFramer()
     items: list[Item] = []
     for start in range(0, len(data), size):
         framer.feed(data[start : start + size])
@@ -189,3 +198,138 @@ def test_oversize_body_is_rejected_as_soon_as_the_head_arrives() -> None:
 
 def test_constants() -> None:
     assert (PING, PONG) == (b"\r\n\r\n", b"\r\n")
+
+
+# -- malformed heads between intact framing (report_malformed=True) --
+
+BAD_CSEQ = SEED.replace(b"CSeq: 6214 INVITE", b"CSeq: sixty INVITE")
+
+
+@pytest.mark.parametrize("chunk", [100_000, 1, 13])
+def test_malformed_head_is_reported_and_the_stream_goes_on(chunk: int) -> None:
+    stream = SEED + BAD_CSEQ + PONG + RESPONSE
+
+    items = feed_in_chunks(stream, chunk, StreamFramer(report_malformed=True))
+
+    assert [type(item) for item in items] == [SipRequest, MalformedMessage, KeepAlivePong, SipResponse]
+    malformed = items[1]
+    assert isinstance(malformed, MalformedMessage)
+    assert malformed.is_request is True
+    assert malformed.head + malformed.body == BAD_CSEQ
+    assert malformed.body == SEED.split(b"\r\n\r\n", 1)[1]
+    assert "CSeq" in str(malformed.error)
+    assert malformed.error.status_hint == 400
+    assert bytes(items[0]) == SEED  # type: ignore[arg-type]  # a SipRequest, checked above
+    assert bytes(items[3]) == RESPONSE  # type: ignore[arg-type]  # a SipResponse, checked above
+
+
+def test_by_default_a_malformed_head_is_still_fatal() -> None:
+    framer = StreamFramer()
+    framer.feed(BAD_CSEQ + RESPONSE)
+
+    with pytest.raises(ParseError, match="CSeq"):
+        framer.next_item()
+    with pytest.raises(ParseError):
+        framer.next_item()
+
+
+# Framing survives every invalid head except one whose Content-Length is itself unusable; the "too big"
+# case is a datagram rule (declared length beyond the data) that a stream simply waits out.
+FATAL_ON_A_STREAM = {"content_length_negative"}
+INVALID_NAMES = sorted(
+    path.stem for path in TORTURE_INVALID.glob("*.sip") if path.stem != "content_length_too_big"
+)
+
+
+@pytest.mark.parametrize("name", INVALID_NAMES)
+def test_torture_invalid_messages_between_good_ones(name: str) -> None:
+    bad = load_fixture(f"torture/invalid/{name}.sip")
+    framer = StreamFramer(report_malformed=True)
+    framer.feed(RESPONSE + bad + RESPONSE)
+
+    if name in FATAL_ON_A_STREAM:
+        assert framer.next_item() is not None
+        with pytest.raises(ParseError):
+            framer.next_item()
+        return
+    items = drain(framer)
+    assert [type(item) for item in items] == [SipResponse, MalformedMessage, SipResponse]
+    malformed = items[1]
+    assert isinstance(malformed, MalformedMessage)
+    assert malformed.head + malformed.body == bad
+    expected_kind = {"garbage_start_line": None, "status_overlarge": False}.get(name, True)
+    assert malformed.is_request is expected_kind
+    assert malformed.error.status_hint == (505 if name == "bad_version" else 400)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (BAD_CSEQ.replace(b"Content-Length: 690\r\n", b""), "Content-Length is mandatory"),
+        (BAD_CSEQ.replace(b"Content-Length: 690", b"Content-Length: 690\r\nl: 12"), "conflicting"),
+        (BAD_CSEQ.replace(b"Content-Length: 690", b"Content-Length: 6x0"), "not a decimal"),
+        (b"\x16\x03\x01\x02\r\nVia: SIP/2.0/TLS a;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n", None),
+        (b"GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n", None),
+    ],
+    ids=["no-length", "two-lengths", "bad-length", "binary-start", "not-sip"],
+)
+def test_unframeable_heads_stay_fatal_when_reporting_malformed(bad: bytes, match: str | None) -> None:
+    framer = StreamFramer(report_malformed=True)
+    framer.feed(RESPONSE + bad + RESPONSE)
+
+    assert isinstance(framer.next_item(), SipResponse)
+    with pytest.raises(ParseError, match=match):
+        framer.next_item()
+    with pytest.raises(ParseError):
+        framer.next_item()
+
+
+def test_oversize_heads_and_bodies_stay_fatal_when_reporting_malformed() -> None:
+    framer = StreamFramer(limits=Limits(max_header_bytes=256), report_malformed=True)
+    framer.feed(BAD_CSEQ)
+    with pytest.raises(ParseError) as head_info:
+        framer.next_item()
+    framer = StreamFramer(limits=Limits(max_message_bytes=1000), report_malformed=True)
+    framer.feed(BAD_CSEQ.replace(b"Content-Length: 690", b"Content-Length: 5000"))
+    with pytest.raises(ParseError) as body_info:
+        framer.next_item()
+
+    assert (head_info.value.status_hint, body_info.value.status_hint) == (513, 513)
+
+
+def test_too_many_fields_within_the_head_limit_is_a_malformed_message() -> None:
+    bad = RESPONSE.replace(b"Content-Length: 5", b"X-A: 1\r\nX-B: 2\r\nContent-Length: 5")
+
+    (item,) = feed_in_chunks(bad, 10_000, StreamFramer(limits=Limits(max_headers=8), report_malformed=True))
+
+    assert isinstance(item, MalformedMessage)
+    assert item.is_request is False
+    assert item.error.status_hint == 513
+    assert item.body == b"hello"
+
+
+def test_malformed_message_repr_hides_the_head_and_body() -> None:
+    bad = BAD_CSEQ.replace(b"join-token", b"SECRET-TOKEN")
+    (item,) = feed_in_chunks(bad, 10_000, StreamFramer(report_malformed=True))
+
+    assert isinstance(item, MalformedMessage)
+    assert b"SECRET-TOKEN" in item.head
+    assert "SECRET-TOKEN" not in repr(item)
+    assert "MalformedMessage(error=ParseError(" in repr(item)
+
+
+def test_salvage_fields_unfolds_expands_and_skips_unusable_lines() -> None:
+    head = (
+        b"OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/TLS h;branch=z9hG4bK1\r\nSubject: first\r\n  second\r\n"
+        b"Bad Name: x\r\nX-Bin: \xff\xfe\r\nX-Ctl: a\x00b\r\nX-Spoilt: a\r\n \xff\r\nl:  0 \r\n\r\n"
+    )
+
+    start, fields = salvage_fields(head)
+
+    assert start == "OPTIONS sip:a@b SIP/2.0"
+    assert fields == [
+        ("Via", "SIP/2.0/TLS h;branch=z9hG4bK1"),
+        ("Subject", "first second"),
+        ("Content-Length", "0"),
+    ]
+    assert salvage_fields(b"\xff\r\nCall-ID: x\r\n\r\n") == (None, [("Call-ID", "x")])
