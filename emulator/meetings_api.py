@@ -9,8 +9,9 @@ SigV4 signatures are not verified, but an ``Authorization`` header must be prese
 
 Paths under ``/_emulator/`` (never used by the real API) control the emulator from another process:
 ``POST /_emulator/faults`` ``{"operation", "error", "times"?, "retry_after"?}``, ``DELETE /_emulator/faults``,
-``POST /_emulator/reset``, ``GET /_emulator/state``, and ``POST /_emulator/clients``
-``{"action": "join"|"leave"|"drop"|"end-meeting", "meetingId", "attendeeId"?, "networkType"?}``.
+``POST /_emulator/reset``, ``GET /_emulator/state``, ``POST /_emulator/clients``
+``{"action": "join"|"leave"|"drop"|"end-meeting", "meetingId", "attendeeId"?, "networkType"?}``, and
+``POST /_emulator/tokens/check`` ``{"JoinToken"}`` (-> ``{"MeetingId", "AttendeeId"}`` or 404).
 """
 
 from __future__ import annotations
@@ -271,6 +272,12 @@ class MeetingsEmulator:
             return Reply(200, {"PendingFaults": self.faults.pending()})
         if (method, action) == ("POST", "clients"):
             return self._simulate_client(json_object(body))
+        if (method, action) == ("POST", "tokens/check"):
+            # For a Voice Connector emulator in another process; the token travels in the body, never a URL.
+            owner = self.is_token_valid(str(json_object(body).get("JoinToken", "")))
+            if owner is None:
+                return Reply(404, {"message": "unknown or revoked join token"})
+            return Reply(200, {"MeetingId": owner[0], "AttendeeId": owner[1]})
         return Reply(404, {"message": f"no emulator control at {method} {_ADMIN_PREFIX}{action}"})
 
     def _simulate_client(self, request: Mapping[str, Any]) -> Reply:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,31 @@ def test_command_line_requires_a_command() -> None:
     )
     assert result.returncode == 2
     assert "meetings" in result.stderr
+
+
+def test_token_check_control_answers_for_issued_tokens_only(emulator: MeetingsEmulator, chime: Any) -> None:
+    # GIVEN an attendee with a join token
+    meeting = chime.create_meeting(
+        ClientRequestToken="tok-check", MediaRegion="us-east-1", ExternalMeetingId="m-1"
+    )
+    meeting_id = meeting["Meeting"]["MeetingId"]
+    attendee = chime.create_attendee(MeetingId=meeting_id, ExternalUserId="user-1")["Attendee"]
+
+    def check(token: str) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
+            f"{emulator.url}/_emulator/tokens/check",
+            data=json.dumps({"JoinToken": token}).encode(),
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request) as reply:  # noqa: S310 - loopback URL built by the test
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            return error.code, {}
+
+    # WHEN its token and a made-up one are checked THEN only the issued one names its meeting and attendee
+    assert check(attendee["JoinToken"]) == (
+        200,
+        {"MeetingId": meeting_id, "AttendeeId": attendee["AttendeeId"]},
+    )
+    assert check("not-a-token")[0] == 404
