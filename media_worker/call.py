@@ -104,6 +104,13 @@ class Call:
     def __repr__(self) -> str:
         return f"Call({self.plan.label!r}, state={self.state!r})"
 
+    async def _prefetch_announcement(self) -> None:
+        # Reading a WAV file or an S3 object blocks; do it in a thread so the shared media clock never
+        # stalls. The loader caches, so building the media app right after is a memory lookup.
+        source = self.plan.media_options.get("source")
+        if self.plan.media_app == "announce" and isinstance(source, str):
+            await asyncio.to_thread(self._load_audio, source)
+
     # -- public --
 
     async def run(self) -> CallResult:
@@ -114,6 +121,7 @@ class Call:
             if not self.plan.codecs:
                 return self._finish(EndReason.NO_COMMON_CODEC, "no offered codec can be played")
             try:
+                await self._prefetch_announcement()
                 self._media = CallMedia.open(
                     self.plan,
                     self._engine,

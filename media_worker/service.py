@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,6 +25,7 @@ from media_worker.call_job import CallFactory, DialedCall, StateListener
 from media_worker.call_plan import CallPlan
 from media_worker.dial_queue import DialQueueConsumer
 from media_worker.health import HealthServer
+from media_worker.media_files import AudioLibrary, RecordedCall, RecordingStore, lazy_client
 from media_worker.metrics import WorkerMetrics
 from media_worker.net.media_engine import MediaEngine, PortAllocator
 from media_worker.net.sip_pool import SipConnectionPool
@@ -38,12 +41,23 @@ VISIBILITY_S = 60
 
 
 def call_factory(
-    settings: WorkerSettings, *, pool: SipConnectionPool, engine: MediaEngine, ports: PortAllocator
+    settings: WorkerSettings,
+    *,
+    pool: SipConnectionPool,
+    engine: MediaEngine,
+    ports: PortAllocator,
+    s3_client: Callable[[], Any] | None = None,
+    logger: Logger | None = None,
 ) -> CallFactory:
-    """The production ``CallFactory``: a real SIP/TLS + SRTP ``Call`` per job."""
+    """The production ``CallFactory``: a real SIP/TLS + SRTP ``Call`` per job, its recording stored."""
+    s3 = s3_client or lazy_client("s3")
+    library = AudioLibrary(s3_client=s3)
+    store = RecordingStore(
+        directory=Path(settings.recordings_dir), bucket=settings.recordings_bucket, s3_client=s3
+    )
 
     def make(job: DialRequest, on_state: StateListener) -> DialedCall:
-        return Call(
+        call = Call(
             CallPlan.from_dial_request(job, settings),
             pool=pool,
             engine=engine,
@@ -51,7 +65,14 @@ def call_factory(
             media_public_ip=settings.media_public_ip,
             media_timeout_s=settings.media_timeout_s,
             on_state=on_state,
+            load_audio=library.load,
         )
+
+        def stored(location: str) -> None:
+            if logger is not None:
+                logger.info("recording stored", extra={"call_id": job.call_id, "location": location})
+
+        return RecordedCall(call, job, store, on_stored=stored)
 
     return make
 
@@ -73,7 +94,7 @@ async def serve(settings: WorkerSettings, *, logger: Logger, aws: dict[str, Any]
         config=SupervisorConfig.from_settings(settings),
         queue=DialQueueConsumer(sqs, queue_url, visibility_s=VISIBILITY_S),
         registry=CallRegistry(dynamodb, table, clock=time.time),
-        make_call=call_factory(settings, pool=pool, engine=engine, ports=ports),
+        make_call=call_factory(settings, pool=pool, engine=engine, ports=ports, logger=logger),
         metrics=metrics,
         logger=logger,
     )
