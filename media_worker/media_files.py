@@ -142,6 +142,9 @@ class RecordedCall:
         self._store = store
         self._on_stored = on_stored
 
+    def __repr__(self) -> str:
+        return f"RecordedCall({self._call!r})"
+
     @property
     def state(self) -> str:
         return self._call.state

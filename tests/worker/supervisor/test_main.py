@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 import media_worker.__main__ as entry
 from chalicelib.contract import DialRequest
 from media_worker import cli_call
-from media_worker.call import Call
+from media_worker.media_files import RecordedCall
 from media_worker.net.media_engine import MediaEngine, PortAllocator
 from media_worker.net.sip_pool import SipConnectionPool
 from media_worker.net.tls import client_context
@@ -170,7 +170,7 @@ def test_the_production_factory_builds_a_real_call_for_a_job() -> None:
             ports=PortAllocator("127.0.0.1", settings.rtp_port_min, settings.rtp_port_max),
         )
         call = make(job, states.append)
-        assert isinstance(call, Call)
+        assert isinstance(call, RecordedCall)
         assert call.state == "dialing"
         assert JOIN_TOKEN not in repr(call) + json.dumps(call.snapshot())
 
