@@ -16,7 +16,7 @@ import logging
 import os
 import ssl
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 from ..sip import (
     ConnectionFailed,
@@ -168,8 +168,9 @@ class SipLink(asyncio.Protocol):
     # -- asyncio.Protocol --
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 -- a stream protocol gets a stream transport
-        self._transport = transport
+        # A stream protocol gets a stream transport; uvloop's TLS transport does not subclass
+        # asyncio.Transport, so this is a cast, not an isinstance check.
+        self._transport = cast(asyncio.Transport, transport)
         sockname = transport.get_extra_info("sockname")
         peername = transport.get_extra_info("peername")
         self.local_address = (str(sockname[0]), int(sockname[1]))
