@@ -75,8 +75,10 @@ def _run_meetings(args: argparse.Namespace) -> int:
 
 
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print a machine-readable summary instead")
-    parser.add_argument("--show-logs", action="store_true", help="echo the handlers' JSON logs to stderr")
+    # Imported here: the demo pulls in the Chalice app, moto and the media stack.
+    from emulator.demo import configure
+
+    configure(parser)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -106,7 +108,7 @@ COMMANDS: dict[str, Command] = {
         run=_run_meetings,
     ),
     "demo": Command(
-        help="the control plane end to end on 127.0.0.1 (moto, meetings emulator); exit 0 if all checks hold",
+        help="the whole pipeline on 127.0.0.1 (moto, emulators, handlers, worker); exit 0 if all held",
         configure=_configure_demo,
         run=_run_demo,
     ),

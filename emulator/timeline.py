@@ -87,6 +87,7 @@ def _draw_row(draw: ImageDraw.ImageDraw, call: CallTimeline, top: int, span: flo
     ]
     if len(points) > 1:
         draw.line(points, fill=_LEVEL, width=2)
+    last_label_x, lane = -100, 0
     for name in _ORDER:
         when = call.milestones.get(name)
         if when is None:
@@ -94,7 +95,10 @@ def _draw_row(draw: ImageDraw.ImageDraw, call: CallTimeline, top: int, span: flo
         x = _x(when, span)
         draw.line([(x, band_top - 6), (x, band_bottom + 4)], fill=_MILESTONE, width=1)
         if name in _SHORT:
-            draw.text((x + 2, band_bottom + 3), _SHORT[name], fill=_MILESTONE, font=font)
+            # Milestones a few ms apart share a pixel column: stack their labels instead of overprinting.
+            lane = lane + 1 if x - last_label_x < 24 else 0
+            draw.text((x + 2 + 24 * lane, band_bottom + 3), _SHORT[name], fill=_MILESTONE, font=font)
+            last_label_x = x
 
 
 def render_timeline(calls: Sequence[CallTimeline], path: Path, *, title: str) -> Path:
