@@ -42,7 +42,8 @@ _TOKEN: Final = re.compile(r"[\x21-\x7e]+")
 _NUMBER: Final = re.compile(r"[0-9]{1,20}")
 _ATTR_NAME: Final = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 8866 §9 token, minus ":"
 _RTPMAP: Final = re.compile(r"([0-9]{1,3}) ([^/ ]+)/([0-9]{1,6})(?:/([0-9]{1,2}))?")
-_TRAILER: Final = re.compile(r"[\r\n \t]*\Z")
+# Whatever follows the last line's ending: blanks inside the last line belong to that line's value.
+_TRAILER: Final = re.compile(r"\r?\n[\r\n \t]*\Z")
 _T = TypeVar("_T")
 
 
@@ -395,7 +396,7 @@ def _split_lines(text: str | bytes) -> tuple[list[str], str, str | None]:
     match = _TRAILER.search(text)
     end = len(text) if match is None else match.start()
     body, trailer = text[:end], text[end:]
-    if not body:
+    if not body.strip():
         raise SdpError("SDP is empty")
     # RFC 8866 §5: lines end in CRLF, but parsers should also accept a bare LF.
     line_ending = "\r\n" if "\r\n" in body or trailer.startswith("\r\n") else "\n"
