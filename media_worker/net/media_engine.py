@@ -124,6 +124,10 @@ class MediaLeg:
         self._sends = params.direction.sends
         self._receives = params.direction.receives
         self._latched = False
+        if self.session is not None:
+            app = self._app
+            # Only an app that listens needs every packet as an event (and its payload decoded).
+            self.session.deliver_media = self._receives and app is not None and app.wants_audio
 
     def tick(self, now: float, frames: int, skipped: int) -> None:
         session = self.session
@@ -147,24 +151,45 @@ class MediaLeg:
 
     def receive(self, sock: socket.socket, now: float) -> None:
         session = self.session
+        if session is None:
+            self._discard(sock)
+            return
+        if self._latched or sock is not self.rtp_sock:
+            # The source address no longer matters: plain recv() skips building an address tuple.
+            for _ in range(_DRAIN_BATCH):
+                try:
+                    data = sock.recv(_MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    break  # e.g. ICMP port unreachable surfaced on the socket; the next packet may succeed
+                session.receive_datagram(data, now)
+        else:
+            counters = session.counters
+            for _ in range(_DRAIN_BATCH):
+                try:
+                    data, source = sock.recvfrom(_MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    break
+                before = counters.packets_received
+                session.receive_datagram(data, now)
+                if not self._latched and counters.packets_received > before:
+                    # Symmetric RTP (RFC 4961): answer to where authenticated media really comes from (NAT).
+                    self._latched = True
+                    self._remote_rtp = (source[0], source[1])
+        self.flush(now)
+        self._dispatch_events()
+
+    @staticmethod
+    def _discard(sock: socket.socket) -> None:
+        """Media before negotiation finished (or after a failed one) has nowhere to go."""
         for _ in range(_DRAIN_BATCH):
             try:
-                data, source = sock.recvfrom(_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break  # e.g. ICMP port unreachable surfaced on the socket; the next packet may succeed
-            if session is None:
-                continue
-            before = session.counters.packets_received
-            session.receive_datagram(data, now)
-            if not self._latched and sock is self.rtp_sock and session.counters.packets_received > before:
-                # Symmetric RTP (RFC 4961): answer to where authenticated media really comes from (NAT).
-                self._latched = True
-                self._remote_rtp = (source[0], source[1])
-        if session is not None:
-            self.flush(now)
-            self._dispatch_events()
+                sock.recv(_MAX_DATAGRAM)
+            except OSError:  # BlockingIOError included: nothing left
+                return
 
     def flush(self, now: float) -> None:
         session = self.session
@@ -236,6 +261,9 @@ class MediaEngine:
         self._legs: set[MediaLeg] = set()
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.on_tick: Callable[[float, bool], None] | None = None
+        """Diagnostics hook: ``(deadline, False)`` just before a clock tick runs the legs and ``(deadline,
+        True)`` just after, so an observer can time how late ticks start and how long they take."""
 
     @property
     def active_legs(self) -> int:
@@ -280,7 +308,12 @@ class MediaEngine:
             if frames:
                 skipped = clock.skipped_ticks - skipped_seen
                 skipped_seen = clock.skipped_ticks
+                observer = self.on_tick
+                if observer is not None:
+                    observer(clock.deadline(clock.ticks - 1), False)
                 for leg in tuple(self._legs):
                     leg.tick(now, frames, skipped)
+                if observer is not None:
+                    observer(clock.deadline(clock.ticks - 1), True)
             # Always yield, even when late: receive callbacks must run or every packet looks lost.
             await asyncio.sleep(max(0.0, clock.next_deadline() - loop.time()))

@@ -26,7 +26,7 @@ from .events import (
     RemoteByeReceived,
     RtcpReportReceived,
 )
-from .packet import RtpPacket, RtpParseError, is_rtcp
+from .packet import RTP_HEADER_LENGTH, RtpPacket, RtpParseError, is_rtcp
 from .rtcp import (
     SDES_CNAME,
     RtcpByePacket,
@@ -45,6 +45,7 @@ from .stats import NTP_UNIX_EPOCH_OFFSET, ReceiverStatistics, ntp_timestamp, rou
 __all__ = ["MediaCounters", "MediaSession", "MediaSessionClosedError"]
 
 _RTP_HEADER: Final = struct.Struct("!BBHII")
+_PLAIN_RTP_FIRST_OCTET: Final = 0x80  # RFC 3550 §5.1: V=2, P=0, X=0, CC=0
 RTCP_INTERVAL: Final = 5.0  # RFC 3550 §6.2 recommended minimum
 
 
@@ -118,6 +119,9 @@ class MediaSession:
         self._next_rtcp = now + self._rtcp_delay()
         self._events: deque[MediaEvent] = deque()
         self._outgoing: list[tuple[bytes, bool]] = []
+        self.deliver_media = True
+        """Report every media packet as :class:`MediaReceived`. A receiver that only needs the statistics
+        (a listen-only call) sets this False and saves a packet object and an event per packet."""
 
     def __repr__(self) -> str:
         return f"MediaSession(ssrc={self.ssrc:#010x}, pt={self._payload_type}, srtp={self._srtp!r})"
@@ -177,23 +181,40 @@ class MediaSession:
         except SrtpError as exc:
             self._count_srtp_failure(exc.failure)
             return
-        try:
-            packet = RtpPacket.parse(plain)
-        except RtpParseError:
-            self.counters.malformed += 1
-            return
+        packet: RtpPacket | None = None
+        if len(plain) >= RTP_HEADER_LENGTH and plain[0] == _PLAIN_RTP_FIRST_OCTET:
+            # V=2 without padding, extension or CSRCs (what every G.711 sender sends): the fixed header is
+            # all there is, so skip building a packet object unless someone wants the payload.
+            _, second, sequence, timestamp, ssrc = _RTP_HEADER.unpack_from(plain)
+            payload_type = second & 0x7F
+            if self.deliver_media or payload_type == self._te_payload_type:
+                packet = RtpPacket.parse(plain)
+        else:
+            try:
+                packet = RtpPacket.parse(plain)
+            except RtpParseError:
+                self.counters.malformed += 1
+                return
+            payload_type, sequence, timestamp, ssrc = (
+                packet.payload_type,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.ssrc,
+            )
         self.counters.packets_received += 1
         self._last_received = now
         if self._inactive:
             self._inactive = False
             self._events.append(MediaResumed(at=now))
         receiver = self.receiver
-        if receiver is None or receiver.ssrc != packet.ssrc:
-            receiver = self.receiver = ReceiverStatistics(packet.ssrc, self._clock_rate)
-        receiver.add(packet.sequence_number, packet.timestamp, now)
-        if packet.payload_type == self._te_payload_type:
+        if receiver is None or receiver.ssrc != ssrc:
+            receiver = self.receiver = ReceiverStatistics(ssrc, self._clock_rate)
+        receiver.add(sequence, timestamp, now)
+        if packet is None:
+            return
+        if payload_type == self._te_payload_type:
             self._receive_telephone_event(packet)
-        else:
+        elif self.deliver_media:
             self._events.append(MediaReceived(packet=packet, arrival=now))
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, bool]]:
