@@ -75,7 +75,10 @@ class MediaStats:
     jitter_ms: float
     rtt_ms: float | None
     srtp_failures: int
+    """RTP packets refused by SRTP (authentication, replay, malformed): lost audio."""
     mos: float
+    srtcp_failures: int = 0
+    """SRTCP packets refused: lost reports only."""
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -86,6 +89,7 @@ class MediaStats:
             "jitter_ms": round(self.jitter_ms, 2),
             "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 1),
             "srtp_failures": self.srtp_failures,
+            "srtcp_failures": self.srtcp_failures,
             "mos": self.mos,
         }
 
@@ -243,6 +247,7 @@ class MediaLeg:
             rtt_ms=None if rtt is None else rtt * 1000,
             srtp_failures=counters.srtp_auth_failures + counters.srtp_replays + counters.srtp_malformed,
             mos=estimate_mos(rtt_s=rtt, jitter_s=jitter_s, loss_fraction=loss),
+            srtcp_failures=counters.srtcp_failures,
         )
 
     def close(self, now: float) -> None:

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Final
 
 from ..sip import IncomingCall, SipEvent
-from .sip_transport import KEEPALIVE_S, SipLink, default_configuration
+from .sip_transport import KEEPALIVE_S, TLS_SHUTDOWN_TIMEOUT_S, SipLink, default_configuration
 from .tls import describe_verification_error
 
 __all__ = ["CONNECT_TIMEOUT_S", "Resolver", "SipConnectFailed", "SipConnectionPool", "system_resolver"]
@@ -145,6 +145,8 @@ class SipConnectionPool:
                         ssl=self._ssl,
                         server_hostname=host,  # SNI and the name checked, even when dialling an IP
                         ssl_handshake_timeout=self._connect_timeout_s,
+                        # Some peers never answer close_notify; don't let a drain wait 30 s for them.
+                        ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT_S,
                     ),
                     self._connect_timeout_s,
                 )

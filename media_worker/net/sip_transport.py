@@ -44,6 +44,8 @@ KEEPALIVE_S: Final = 30.0
 load-balancer idle timers on the way to the Voice Connector can be shorter)."""
 PONG_TIMEOUT_S: Final = 10.0
 """RFC 5626 §4.4.1: no pong within 10 s means the flow is dead."""
+TLS_SHUTDOWN_TIMEOUT_S: Final = 2.0
+"""How long closing a TLS connection waits for the peer's close_notify before aborting it."""
 
 ConfigurationFactory = Callable[[tuple[str, int]], SipConfiguration]
 """Builds a link's SIP configuration from the TLS socket's local (ip, port), known only once connected."""
@@ -307,7 +309,9 @@ async def serve_sip_tls(
     def factory() -> SipLink:
         return _ServerLink(make_configuration, on_link, urandom=urandom, keepalive_s=keepalive_s)
 
-    return await loop.create_server(factory, host, port, ssl=ssl_context)
+    return await loop.create_server(
+        factory, host, port, ssl=ssl_context, ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT_S
+    )
 
 
 class _ServerLink(SipLink):

@@ -145,14 +145,16 @@ def test_srtp_failures_are_counted_and_dropped() -> None:
     assert len(drain(bob)) == 1  # only the genuine packet
 
 
-def test_rtcp_failures_are_counted_too() -> None:
+def test_rtcp_failures_are_counted_apart_from_rtp() -> None:
     alice, bob = make_pair()
     alice.handle_timer(200.0)
     [(report, _)] = alice.datagrams_to_send(200.0)
     tampered = bytearray(report)
     tampered[-1] ^= 1
     bob.receive_datagram(bytes(tampered), 200.0)
-    assert bob.counters.srtp_auth_failures == 1
+    bob.receive_datagram(b"\x81\xcc\x00\x02PINGPING", 200.0)  # a plain RTCP APP some peers send first
+    assert bob.counters.srtcp_failures == 2
+    assert bob.counters.srtp_auth_failures == 0  # RTP losses stay meaningful
 
 
 def test_inactivity_is_an_event_and_resumption_too() -> None:
