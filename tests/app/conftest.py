@@ -26,6 +26,7 @@ from chalicelib.meeting_registry import MeetingRegistry
 from chalicelib.meetings import MeetingsClient
 from chalicelib.settings import Settings
 from emulator.meetings_api import ENDPOINT_ENV_VAR, MeetingsEmulator
+from tests.aws_resources import create_calls_table
 
 REGION = "us-east-1"
 TABLE = "dialout-calls"
@@ -172,36 +173,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def create_table(dynamodb: Any) -> None:
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("pk", "meeting_id", "state", "updated_at")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "meeting-index",
-                "KeySchema": [
-                    {"AttributeName": "meeting_id", "KeyType": "HASH"},
-                    {"AttributeName": "pk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": "state-index",
-                "KeySchema": [
-                    {"AttributeName": "state", "KeyType": "HASH"},
-                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-        ],
-    )
-    dynamodb.update_time_to_live(
-        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-    )
+    create_calls_table(dynamodb, TABLE)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from media_worker.dial_queue import DialQueueConsumer
 from media_worker.metrics import DEFAULT_NAMESPACE, DEFAULT_SERVICE, WorkerMetrics
 from media_worker.redial import RedialPolicy
 from media_worker.supervisor import Supervisor, SupervisorConfig
+from tests.aws_resources import create_calls_table
 from tests.worker.supervisor.fake_calls import FakeCallFactory, FakeTime, Watch
 
 REGION = "us-east-1"
@@ -73,33 +74,7 @@ class WatchedClient:
 
 
 def create_table(dynamodb: Any) -> None:
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("pk", "meeting_id", "state", "updated_at")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "meeting-index",
-                "KeySchema": [
-                    {"AttributeName": "meeting_id", "KeyType": "HASH"},
-                    {"AttributeName": "pk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": "state-index",
-                "KeySchema": [
-                    {"AttributeName": "state", "KeyType": "HASH"},
-                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-        ],
-    )
+    create_calls_table(dynamodb, TABLE)
 
 
 @dataclass
