@@ -15,7 +15,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from media_worker.sip.exceptions import LocalProtocolError
+from media_worker.sip.exceptions import LocalProtocolError, ParseError
 from media_worker.sip.message import CSeq, Headers, SipRequest, SipResponse
 
 __all__ = [
@@ -46,8 +46,11 @@ TimeoutHandler = Callable[[float], None]
 
 def client_key(message: SipRequest | SipResponse) -> ClientKey:
     """The key that matches a response to the client transaction that sent its request (RFC 3261 §17.1.3)."""
-    branch = message.vias[0].branch or ""
-    return branch, message.cseq.method
+    vias = message.vias
+    if not vias:
+        # RFC 3261 §8.2.6.2 / §18.2.2: a response carries the request's Via; without one it matches nothing.
+        raise ParseError("message has no Via header", status_hint=400)
+    return vias[0].branch or "", message.cseq.method
 
 
 def server_key(request: SipRequest) -> ServerKey:

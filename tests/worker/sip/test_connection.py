@@ -410,3 +410,13 @@ def test_arbitrary_bytes_never_raise_out_of_receive_data(pieces: list[bytes], ch
     events = drain(callee)
     assert all(isinstance(event, SipEvent) for event in events)
     assert sum(isinstance(event, ConnectionFailed) for event in events) <= 1
+
+
+def test_a_response_without_via_is_rejected_not_raised() -> None:
+    # Found by the property test: a response with no Via used to raise IndexError out of receive_data.
+    pair = make_pair()
+    response = b"SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nFrom: <sip:a@b>;tag=1\r\n"
+    pair.caller.receive_data(response + b"To: <sip:c@d>\r\nContent-Length: 0\r\n\r\n", 0.0)
+    rejected = [e for e in drain(pair.caller) if isinstance(e, MessageRejected)]
+    assert len(rejected) == 1
+    assert "Via" in rejected[0].reason
