@@ -11,10 +11,18 @@ In one run, for each N:
    bare loop in a peer process on the other core, for the same warm-up and window.
 
 Figures: CPU = process user+sys / wall over the window; CPU ms per call-second and the worker/reference
-ratio; per-stream jitter p99 = arrival lateness against the RTP timestamp minus the stream's median
-lateness, over a sample of streams; tick lateness of the shared clock; loss both ways; SRTP failures; RSS
-growth per held call (VmRSS at the end of the window minus before the first call); emulator CPU and the
-CPU other processes used meanwhile (a busy machine shows up there). Nothing asserts a time.
+ratio; tick lateness of the shared clock; loss both ways; SRTP failures; RSS growth per held call (VmRSS
+at the end of the window minus before the first call); emulator CPU and the CPU other processes used
+meanwhile (a busy machine shows up there). Nothing asserts a time.
+
+Jitter, computed identically for the worker and the reference over the same number of sampled streams:
+
+* **send jitter** (``jitter_p99_ms``, the goal): per sampled stream, lateness = the instant this process's
+  ``sendto`` returned minus the frame's scheduled tick (read from its RTP timestamp), minus that stream's
+  own median lateness; p99 over every sample. This is what a receiver's jitter buffer sees of our sending.
+* **arrival jitter** (``arrival_jitter_p99_ms``): the same arithmetic on the instants this process read
+  the far end's packets. It measures the far process's sending (the emulator, or the bare peer for the
+  reference) plus this process's reading, so the emulator's own scheduling is in it.
 
     python benchmarks/capacity.py [--calls 400] [--hold 10] [--warmup 2] [--sweep 100,200,400] [--json]
 """
@@ -40,9 +48,9 @@ from benchmarks.capacity_bare import BareLoop, BareStream, open_sockets
 from benchmarks.capacity_common import (
     PTIME,
     REPO_ROOT,
-    ArrivalSamples,
     CpuMark,
     PeerProcess,
+    TimingSamples,
     choose_cores,
     percentile,
     pin_to,
@@ -80,21 +88,22 @@ async def measure_reference(config: WorkerConfig, peer: PeerProcess, peer_ports:
     """The bare loop with ``config.calls`` streams facing the peer's bare loop."""
     sockets = open_sockets(config.calls)
     capacity = int((config.warmup_s + config.hold_s) / PTIME) + 200
-    samples = ArrivalSamples(min(config.jitter_streams, config.calls), capacity)
+    sampled = min(config.jitter_streams, config.calls)
+    arrivals, sends = TimingSamples(sampled, capacity), TimingSamples(sampled, capacity)
     streams = [
-        BareStream(i, sock, ("127.0.0.1", port), upstream=True, sample=i if i < samples.streams else None)
+        BareStream(i, sock, ("127.0.0.1", port), upstream=True, sample=i if i < sampled else None)
         for i, (sock, port) in enumerate(zip(sockets, peer_ports, strict=True))
     ]
-    bare = BareLoop(streams, samples)
+    bare = BareLoop(streams, arrivals, sends)
     await asyncio.to_thread(peer.request, "start", ports=[sock.getsockname()[1] for sock in sockets])
     task = asyncio.get_running_loop().create_task(bare.run())
     try:
         await asyncio.sleep(config.warmup_s)
         mark, busy, totals = CpuMark.now(), system_busy_s(), bare.totals()
         peer_start = await asyncio.to_thread(peer.request, "mark")
-        samples.active = bare.record_lateness = True
+        arrivals.active = sends.active = bare.record_lateness = True
         await asyncio.sleep(config.hold_s)
-        samples.active = bare.record_lateness = False
+        arrivals.active = sends.active = bare.record_lateness = False
         end_mark, end_busy, end_totals = CpuMark.now(), system_busy_s(), bare.totals()
         peer_end = await asyncio.to_thread(peer.request, "mark")
     finally:
@@ -113,7 +122,11 @@ async def measure_reference(config: WorkerConfig, peer: PeerProcess, peer_ports:
         "cpu_pct": round(100 * cpu_s / wall, 1),
         "cpu_ms_per_call_s": round(1000 * cpu_s / wall / config.calls, 4),
         "tick_lateness_p99_ms": round(1000 * percentile(bare.lateness, 99), 3),
-        "jitter_p99_ms": round(percentile(samples.jitter_ms(), 99), 3),
+        "jitter_p99_ms": round(percentile(sends.jitter_ms(), 99), 3),
+        "jitter_packets": sends.packets(),
+        "arrival_jitter_p99_ms": round(percentile(arrivals.jitter_ms(), 99), 3),
+        "arrival_jitter_packets": arrivals.packets(),
+        "wakeups_per_s": round((end_mark.wakeups - mark.wakeups) / wall),
         "loss_pct": round(100 * max(delta["expected"] - delta["received"], 0) / max(delta["expected"], 1), 4),
         "peer_loss_pct": round(100 * max(far_lost, 0) / max(far_expected, 1), 4),
         "srtp_failures": delta["srtp_failures"] + peer_end["srtp_failures"],
@@ -178,13 +191,23 @@ _COLUMNS: Final = (
     ("ms/call-s", 9),
     ("ref ms/call-s", 13),
     ("ratio", 6),
-    ("jitter p99 ms", 13),
-    ("tick late p99 ms", 16),
     ("loss %", 8),
     ("SRTP fail", 9),
     ("RSS KiB/call", 12),
     ("emu CPU %", 9),
     ("other CPU %", 11),
+    ("ref other CPU %", 15),
+)
+_TIMING_COLUMNS: Final = (
+    ("N", 5),
+    ("send jitter p99 ms", 18),
+    ("ref send jitter", 15),
+    ("arrival jitter p99 ms*", 22),
+    ("ref arrival jitter*", 19),
+    ("tick late p99 ms", 16),
+    ("ref tick late", 13),
+    ("wakeups/s", 9),
+    ("ref wakeups/s", 13),
 )
 
 
@@ -198,14 +221,34 @@ def _row(result: dict[str, Any]) -> list[str]:
         f"{worker['cpu_ms_per_call_s']:.3f}",
         f"{reference['cpu_ms_per_call_s']:.3f}",
         f"{result['ratio']:.2f}",
-        f"{worker['jitter_p99_ms']:.2f}",
-        f"{worker['tick_lateness_p99_ms']:.2f}",
         f"{loss:.3f}",
         str(worker["srtp_failures"]),
         f"{worker['rss_kib_per_call']:.1f}",
         f"{worker['emulator_cpu_pct']:.1f}",
         f"{worker['other_cpu_pct']:.1f}",
+        f"{reference['other_cpu_pct']:.1f}",
     ]
+
+
+def _timing_row(result: dict[str, Any]) -> list[str]:
+    worker, reference = result["worker"], result["reference"]
+    return [
+        str(result["config"]["calls"]),
+        f"{worker['jitter_p99_ms']:.2f}",
+        f"{reference['jitter_p99_ms']:.2f}",
+        f"{worker['arrival_jitter_p99_ms']:.2f}",
+        f"{reference['arrival_jitter_p99_ms']:.2f}",
+        f"{worker['tick_lateness_p99_ms']:.2f}",
+        f"{reference['tick_lateness_p99_ms']:.2f}",
+        str(worker["wakeups_per_s"]),
+        str(reference["wakeups_per_s"]),
+    ]
+
+
+def _print_rows(columns: tuple[tuple[str, int], ...], rows: list[list[str]]) -> None:
+    print("  ".join(name.rjust(width) for name, width in columns))
+    for cells in rows:
+        print("  ".join(cell.rjust(width) for cell, (_, width) in zip(cells, columns, strict=True)))
 
 
 def _goal_words(result: dict[str, Any]) -> list[str]:
@@ -214,7 +257,7 @@ def _goal_words(result: dict[str, Any]) -> list[str]:
     return [
         f"N={n}: {word[held['calls_held']]} at least {GOAL_CALLS} calls held on one core "
         f"({worker['held']} of {n} held)",
-        f"N={n}: {word[held['jitter_p99_under_5ms']]} per-stream jitter p99 under {GOAL_JITTER_MS:g} ms "
+        f"N={n}: {word[held['jitter_p99_under_5ms']]} per-stream send jitter p99 under {GOAL_JITTER_MS:g} ms "
         f"({worker['jitter_p99_ms']:.2f} ms)",
         f"N={n}: {word[held['no_loss']]} no loss (worker {worker['loss_pct']} %, emulator "
         f"{worker['emulator_loss_pct']} %, SRTP failures {worker['srtp_failures']})",
@@ -226,10 +269,13 @@ def _goal_words(result: dict[str, Any]) -> list[str]:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print("  ".join(name.rjust(width) for name, width in _COLUMNS))
-    for result in results:
-        cells = _row(result)
-        print("  ".join(cell.rjust(width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True)))
+    _print_rows(_COLUMNS, [_row(result) for result in results])
+    print()
+    _print_rows(_TIMING_COLUMNS, [_timing_row(result) for result in results])
+    print(
+        "* arrival jitter: packets from the far process (the emulator for the worker, the bare peer for the "
+        "reference);\n  it includes that process's own scheduling. Send jitter is this process's alone."
+    )
     first = results[0]["config"]
     print(
         f"\n{first['event_loop']}; worker core {first['worker_core']}, peer core {first['peer_core']}; "

@@ -5,6 +5,10 @@ protect it (AES_CM_128_HMAC_SHA1_80, pylibsrtp, its own keys) and ``sendto`` the
 drained with ``add_reader`` + non-blocking ``recvfrom`` and each datagram unprotected and its sequence
 number checked. Nothing else: no RTCP, no sans-I/O session, no events, no SIP. Two of these loops, one per
 process, face each other, so each side does what one side of a bidirectional call does.
+
+A few streams are sampled exactly as the worker's are: the instant just after ``sendto`` returns and the
+instant a datagram was read (before unprotecting it), each with the packet's RTP timestamp. The sampled
+streams run their own copies of the send and drain functions, so the others carry no sampling cost.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Final
 
 import pylibsrtp
 
-from .capacity_common import CLOCK_RATE, PTIME, ArrivalSamples
+from .capacity_common import CLOCK_RATE, PTIME, TimingSamples
 
 __all__ = ["BareLoop", "BareStream", "open_sockets", "stream_key"]
 
@@ -88,15 +92,18 @@ class BareStream:
         self.highest = -1
         self.failures = 0
         self.sample = sample
-        """Index in the arrival samples, or None when this stream is not sampled."""
+        """Index in the timing samples, or None when this stream is not sampled."""
 
 
 class BareLoop:
     """Drives every stream from one task on the shared clock; ``lateness`` holds each tick's start delay."""
 
-    def __init__(self, streams: list[BareStream], samples: ArrivalSamples) -> None:
+    def __init__(
+        self, streams: list[BareStream], arrivals: TimingSamples, sends: TimingSamples | None = None
+    ) -> None:
         self.streams = streams
-        self.samples = samples
+        self.arrivals = arrivals
+        self.sends = sends if sends is not None else TimingSamples(0, 0)
         self.lateness: list[float] = []
         self.record_lateness = False
         self._stopped = False
@@ -115,8 +122,12 @@ class BareLoop:
 
     async def run(self, on_start: Callable[[], None] = lambda: None) -> None:
         loop = asyncio.get_running_loop()
-        for stream in self.streams:
+        plain = [stream for stream in self.streams if stream.sample is None]
+        sampled = [stream for stream in self.streams if stream.sample is not None]
+        for stream in plain:
             loop.add_reader(stream.sock.fileno(), self._drain, stream)
+        for stream in sampled:
+            loop.add_reader(stream.sock.fileno(), self._drain_sampled, stream)
         on_start()
         start = loop.time()
         tick = 0
@@ -130,7 +141,9 @@ class BareLoop:
                     behind = int((now - due) / PTIME)
                     tick += 1 + behind  # a late loop skips ticks rather than sending a burst
                     timestamp = ((tick - 1) * _SAMPLES_PER_FRAME) & 0xFFFF_FFFF
-                    for stream in self.streams:
+                    for stream in sampled:
+                        self._send_sampled(stream, timestamp)
+                    for stream in plain:
                         self._send(stream, timestamp)
                 # Always yield, even when late, so that the readers run.
                 await asyncio.sleep(max(0.0, start + tick * PTIME - loop.time()))
@@ -148,8 +161,14 @@ class BareLoop:
         stream.sequence += 1
         stream.sent += 1
 
+    def _send_sampled(self, stream: BareStream, timestamp: int) -> None:
+        sent = stream.sent
+        self._send(stream, timestamp)
+        if stream.sent != sent and stream.sample is not None:
+            self.sends.add(stream.sample, timestamp, time.monotonic())
+
     def _drain(self, stream: BareStream) -> None:
-        sock, rx, sample = stream.sock, stream.rx, stream.sample
+        sock, rx = stream.sock, stream.rx
         for _ in range(_DRAIN_BATCH):
             try:
                 data = sock.recv(_MAX_DATAGRAM)
@@ -166,5 +185,24 @@ class BareLoop:
             sequence = (plain[2] << 8) | plain[3]  # streams here never run long enough to wrap
             if sequence > stream.highest:
                 stream.highest = sequence
-            if sample is not None:
-                self.samples.add(sample, int.from_bytes(plain[4:8], "big"), time.monotonic())
+
+    def _drain_sampled(self, stream: BareStream) -> None:
+        """:meth:`_drain` that stamps each datagram as it is read, as the worker's sampled legs do."""
+        sock, rx, sample = stream.sock, stream.rx, stream.sample
+        for _ in range(_DRAIN_BATCH):
+            try:
+                data = sock.recv(_MAX_DATAGRAM)
+            except OSError:  # BlockingIOError included: nothing left
+                return
+            if sample is not None and len(data) >= 12:
+                # SRTP leaves the header clear: bytes 4-7 are the RTP timestamp.
+                self.arrivals.add(sample, int.from_bytes(data[4:8], "big"), time.monotonic())
+            try:
+                plain = rx.unprotect(data)
+            except pylibsrtp.Error:
+                stream.failures += 1
+                continue
+            stream.received += 1
+            sequence = (plain[2] << 8) | plain[3]
+            if sequence > stream.highest:
+                stream.highest = sequence

@@ -1,9 +1,11 @@
-"""Shared pieces of the capacity benchmark: CPU/RSS probes, arrival-jitter samples and the peer process.
+"""Shared pieces of the capacity benchmark: CPU/RSS probes, per-stream timing samples and the peer process.
 
 Every figure is measured over the same kind of window on both sides of a comparison: process CPU is
 ``getrusage`` user+sys divided by wall time, RSS comes from ``/proc/self/status``, per-stream jitter is a
 packet's lateness against its RTP timestamp minus that stream's own median lateness (what a receiver's jitter
-buffer sees).
+buffer sees). The same :class:`TimingSamples` serve two instants of a packet's life: when this process
+sent it (the RTP timestamp marks its scheduled tick, so lateness is send time minus deadline up to a
+per-stream constant that the median removes) and when this process received it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ __all__ = [
     "CLOCK_RATE",
     "PTIME",
     "REPO_ROOT",
-    "ArrivalSamples",
     "CpuMark",
     "PeerProcess",
+    "TimingSamples",
     "choose_cores",
     "percentile",
     "pin_to",
@@ -50,11 +52,13 @@ class CpuMark:
 
     cpu_s: float
     wall_s: float
+    wakeups: int = 0
+    """Voluntary context switches so far: how often the process slept and was woken (epoll waits)."""
 
     @classmethod
     def now(cls) -> CpuMark:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return cls(usage.ru_utime + usage.ru_stime, time.monotonic())
+        return cls(usage.ru_utime + usage.ru_stime, time.monotonic(), usage.ru_nvcsw)
 
     def percent_until(self, later: CpuMark) -> float:
         wall = later.wall_s - self.wall_s
@@ -96,14 +100,15 @@ def percentile(values: list[float] | np.ndarray[Any, Any], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
-class ArrivalSamples:
-    """Arrival time and RTP timestamp of every packet of a few streams, in buffers allocated up front
-    (so the samples do not inflate the RSS measured per call)."""
+class TimingSamples:
+    """Time and RTP timestamp of every packet of a few streams (sent or received, depending on where the
+    caller records), in buffers allocated up front (so the samples do not inflate the RSS measured per
+    call)."""
 
     def __init__(self, streams: int, capacity: int) -> None:
         self.active = False
         self._capacity = capacity
-        self._arrivals = [array("d", bytes(8 * capacity)) for _ in range(streams)]
+        self._instants = [array("d", bytes(8 * capacity)) for _ in range(streams)]
         self._timestamps = [array("q", bytes(8 * capacity)) for _ in range(streams)]
         self._counts = [0] * streams
 
@@ -111,25 +116,25 @@ class ArrivalSamples:
     def streams(self) -> int:
         return len(self._counts)
 
-    def add(self, stream: int, rtp_timestamp: int, arrival: float) -> None:
+    def add(self, stream: int, rtp_timestamp: int, instant: float) -> None:
         count = self._counts[stream]
         if self.active and count < self._capacity:
-            self._arrivals[stream][count] = arrival
+            self._instants[stream][count] = instant
             self._timestamps[stream][count] = rtp_timestamp
             self._counts[stream] = count + 1
 
     def jitter_ms(self) -> np.ndarray[Any, Any]:
         """Every sampled packet's lateness minus its stream's median lateness, in ms (late is positive)."""
         parts: list[np.ndarray[Any, Any]] = []
-        for arrivals, stamps, count in zip(self._arrivals, self._timestamps, self._counts, strict=True):
+        for instants, stamps, count in zip(self._instants, self._timestamps, self._counts, strict=True):
             if count < 2:
                 continue
-            arrival = np.frombuffer(arrivals, dtype=np.float64)[:count]
+            instant = np.frombuffer(instants, dtype=np.float64)[:count]
             raw = np.frombuffer(stamps, dtype=np.int64)[:count]
             # Unwrap the 32-bit RTP timestamp relative to the first sample.
             offset = (raw - raw[0]) & 0xFFFF_FFFF
             offset = np.where(offset >= 1 << 31, offset - (1 << 32), offset)
-            lateness = arrival - arrival[0] - offset / CLOCK_RATE
+            lateness = instant - instant[0] - offset / CLOCK_RATE
             parts.append((lateness - np.median(lateness)) * 1000.0)
         return np.concatenate(parts) if parts else np.zeros(0)
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.capacity_bare import BareLoop, BareStream, open_sockets
-from benchmarks.capacity_common import ArrivalSamples, CpuMark, pin_to
+from benchmarks.capacity_common import CpuMark, TimingSamples, pin_to
 from emulator import vc_call
 from emulator.vc_media import ToneRecorderApp
 from emulator.voice_connector import VoiceConnectorEmulator
@@ -133,7 +133,7 @@ async def _serve_bare(args: argparse.Namespace) -> None:
                 BareStream(i, sock, peer, upstream=False, sample=None)
                 for i, (sock, peer) in enumerate(zip(sockets, peers, strict=True))
             ]
-            bare = BareLoop(streams, ArrivalSamples(0, 0))
+            bare = BareLoop(streams, TimingSamples(0, 0))
             task = loop.create_task(bare.run(lambda: _emit({"started": True})))
         elif command == "mark":
             _emit(_mark(bare.totals() if bare is not None else {}))

@@ -1,15 +1,21 @@
 """The worker side of the capacity benchmark: real pool, media engine and calls against the emulator process.
 
 Calls are placed at a paced rate, held through a warm-up, then measured over a window: this process's CPU
-and RSS, the shared clock's tick lateness, per-stream arrival jitter of a sample of the emulator's streams
-(lateness against the RTP timestamp minus the stream's median), loss and SRTP failures from the sessions'
-counters, and the emulator's own CPU and view of the worker's streams.
+and RSS, the shared clock's tick lateness, per-stream send jitter of a sample of the worker's own streams
+(the instant ``sendto`` returned against the frame's RTP timestamp, minus the stream's median lateness),
+per-stream arrival jitter of the emulator's packets on the same legs (which also carries the emulator
+process's own scheduling), loss and SRTP failures from the sessions' counters, and the emulator's own CPU
+and view of the worker's streams.
+
+The sampling wraps only the sampled legs (a socket proxy and a per-instance ``receive_datagram``), so the
+production code path of every other leg is untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,7 +30,7 @@ from media_worker.outcomes import CallResult, EndReason
 from media_worker.rtp import MediaSession
 from media_worker.rtp.packet import is_rtcp
 
-from .capacity_common import PTIME, ArrivalSamples, CpuMark, PeerProcess, percentile, rss_kib, system_busy_s
+from .capacity_common import PTIME, CpuMark, PeerProcess, TimingSamples, percentile, rss_kib, system_busy_s
 
 __all__ = ["WorkerConfig", "measure_worker"]
 
@@ -46,21 +52,60 @@ class WorkerConfig:
 
 
 class ObservedEngine(MediaEngine):
-    """The real engine; ``add`` also hands a few legs' sessions to the arrival sampler."""
+    """The real engine; ``add`` also hands a few legs to the send and arrival samplers."""
 
-    def __init__(self, samples: ArrivalSamples) -> None:
+    def __init__(self, arrivals: TimingSamples, sends: TimingSamples) -> None:
         super().__init__(ptime=PTIME)
         self.legs: list[MediaLeg] = []
-        self.samples = samples
+        self.arrivals = arrivals
+        self.sends = sends
 
     def add(self, leg: MediaLeg) -> None:
-        if leg.session is not None and len(self.legs) < self.samples.streams:
-            _sample_arrivals(leg.session, self.samples, len(self.legs))
+        stream = len(self.legs)
+        if leg.session is not None and stream < self.arrivals.streams:
+            _sample_arrivals(leg.session, self.arrivals, stream)
+        if stream < self.sends.streams:
+            # Installed before the engine registers the socket, so the leg reads and sends through it.
+            proxy = SendStampingSocket(leg.rtp_sock, self.sends, stream)
+            leg.rtp_sock = proxy  # type: ignore[assignment]  # a duck-typed proxy of the socket
         self.legs.append(leg)
         super().add(leg)
 
 
-def _sample_arrivals(session: MediaSession, samples: ArrivalSamples, stream: int) -> None:
+class SendStampingSocket:
+    """Proxy of a sampled leg's RTP socket: stamps each RTP datagram the instant ``sendto`` returns."""
+
+    __slots__ = ("_samples", "_sock", "_stream")
+
+    def __init__(self, sock: socket.socket, samples: TimingSamples, stream: int) -> None:
+        self._sock = sock
+        self._samples = samples
+        self._stream = stream
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+        sent = self._sock.sendto(data, address)
+        if len(data) >= 12 and not is_rtcp(data):
+            # SRTP leaves the header clear: bytes 4-7 are the RTP timestamp, i.e. the frame's clock tick.
+            self._samples.add(self._stream, int.from_bytes(data[4:8], "big"), time.monotonic())
+        return sent
+
+    def recv(self, size: int) -> bytes:
+        return self._sock.recv(size)
+
+    def recvfrom(self, size: int) -> tuple[bytes, Any]:
+        return self._sock.recvfrom(size)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def getsockname(self) -> Any:
+        return self._sock.getsockname()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _sample_arrivals(session: MediaSession, samples: TimingSamples, stream: int) -> None:
     original = session.receive_datagram
 
     def receive(data: bytes, now: float) -> None:
@@ -146,8 +191,9 @@ async def measure_worker(config: WorkerConfig, peer: PeerProcess, ca_file: str, 
     """Run the calls against the emulator at ``port`` and return the worker-side figures."""
     loop = asyncio.get_running_loop()
     capacity = int((config.warmup_s + config.hold_s + _SETUP_SLACK_S) / PTIME) + 100
-    samples = ArrivalSamples(min(config.jitter_streams, config.calls), capacity)
-    engine = ObservedEngine(samples)
+    sampled = min(config.jitter_streams, config.calls)
+    arrivals, sends = TimingSamples(sampled, capacity), TimingSamples(sampled, capacity)
+    engine = ObservedEngine(arrivals, sends)
     lateness: list[float] = []
     bursts: list[float] = []
 
@@ -156,7 +202,7 @@ async def measure_worker(config: WorkerConfig, peer: PeerProcess, ca_file: str, 
     def on_tick(deadline: float, finished: bool) -> None:
         # time.monotonic() shares loop.time()'s clock but not uvloop's millisecond granularity.
         nonlocal started
-        if not samples.active:
+        if not sends.active:
             return
         if finished:
             bursts.append(time.monotonic() - started)
@@ -181,9 +227,9 @@ async def measure_worker(config: WorkerConfig, peer: PeerProcess, ca_file: str, 
         connected = sum(1 for state in states.values() if state == "connected")
         await asyncio.sleep(config.warmup_s)
         start = await _snapshot(engine, peer)
-        samples.active = True
+        arrivals.active = sends.active = True
         await asyncio.sleep(config.hold_s)
-        samples.active = False
+        arrivals.active = sends.active = False
         end = await _snapshot(engine, peer)
         held = sum(1 for state in states.values() if state == "connected")
         rfc3550_ms = [leg.stats().jitter_ms for leg in engine.legs if leg.session is not None]
@@ -198,7 +244,7 @@ async def measure_worker(config: WorkerConfig, peer: PeerProcess, ca_file: str, 
         engine.stop()
         await clock
     ended = {task.result().end_reason.value for task in done if not task.cancelled()}
-    return _figures(config, start, end, samples, lateness, bursts, rfc3550_ms) | {
+    return _figures(config, start, end, (sends, arrivals), lateness, bursts, rfc3550_ms) | {
         "connected": connected,
         "held": held,
         "setup_s": round(setup_s, 2),
@@ -213,7 +259,7 @@ def _figures(
     config: WorkerConfig,
     start: _Window,
     end: _Window,
-    samples: ArrivalSamples,
+    samples: tuple[TimingSamples, TimingSamples],
     lateness: list[float],
     bursts: list[float],
     rfc3550_ms: list[float],
@@ -224,7 +270,8 @@ def _figures(
     peer_cpu = end.peer["cpu_s"] - start.peer["cpu_s"]
     legs = {key: end.legs[key] - start.legs[key] for key in end.legs}
     far = {key: end.peer[key] - start.peer[key] for key in ("received", "expected", "sent", "srtp_failures")}
-    jitter = samples.jitter_ms()
+    sends, arrivals = samples
+    jitter, arrival_jitter = sends.jitter_ms(), arrivals.jitter_ms()
     lost_here = max(legs["expected"] - legs["received"], 0)
     lost_there = max(far["expected"] - far["received"], 0)
     nominal = config.calls * wall / PTIME
@@ -238,8 +285,12 @@ def _figures(
         "tick_burst_p99_ms": round(1000 * percentile(bursts, 99), 3),
         "jitter_p99_ms": round(percentile(jitter, 99), 3),
         "jitter_p999_ms": round(percentile(jitter, 99.9), 3),
-        "jitter_streams": samples.streams,
-        "jitter_packets": samples.packets(),
+        "jitter_streams": sends.streams,
+        "jitter_packets": sends.packets(),
+        "arrival_jitter_p99_ms": round(percentile(arrival_jitter, 99), 3),
+        "arrival_jitter_p999_ms": round(percentile(arrival_jitter, 99.9), 3),
+        "arrival_jitter_packets": arrivals.packets(),
+        "wakeups_per_s": round((end.mark.wakeups - start.mark.wakeups) / wall),
         "rfc3550_jitter_p99_ms": round(percentile(rfc3550_ms, 99), 3),
         "loss_pct": round(100 * lost_here / max(legs["expected"], 1), 4),
         "sent_pct_of_nominal": round(100 * legs["sent"] / nominal, 2) if nominal else 0.0,

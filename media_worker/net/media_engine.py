@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -111,6 +113,10 @@ class MediaLeg:
         self._sends = False
         self._receives = False
         self._latched = False
+        self._events: deque[MediaEvent] = deque()
+        self._timer_due = -math.inf
+        """When the session's timer is due, cached: receiving only ever postpones it, so an early
+        ``handle_timer`` is at worst a no-op; events (inactivity, resume) and ``start`` refresh it."""
         self.send_errors = 0
 
     def start(self, params: MediaParams, session: MediaSession, codec: Codec, app: MediaApp) -> None:
@@ -119,6 +125,8 @@ class MediaLeg:
         self._codec = codec
         self._app = app
         self._silence = codec.encode(bytes(2 * 160))
+        self._events = session.pending_events
+        self._timer_due = -math.inf
         self.update(params)
 
     def update(self, params: MediaParams) -> None:
@@ -141,40 +149,56 @@ class MediaLeg:
             session.skip_frames(skipped)
         app = self._app
         codec = self._codec
-        for _ in range(frames):
-            if not self._sends or app is None or codec is None:
-                session.skip_frames(1)
-                continue
-            frame = app.next_frame()
-            session.send_frame(self._silence if frame is None else codec.encode(frame), now)
-        timer = session.get_timer()
-        if timer is not None and timer <= now:
+        queued = False
+        if self._sends and app is not None and codec is not None:
+            for _ in range(frames):
+                frame = app.next_frame()
+                datagram = session.protect_frame(self._silence if frame is None else codec.encode(frame), now)
+                if datagram is None:
+                    queued = True  # a DTMF packet went to the queue instead
+                    continue
+                try:
+                    self.rtp_sock.sendto(datagram, self._remote_rtp)
+                except OSError:
+                    self.send_errors += 1  # a full socket buffer or unreachable peer drops one packet only
+        else:
+            session.skip_frames(frames)
+        if now >= self._timer_due:
             session.handle_timer(now)
-        self.flush(now)
-        self._dispatch_events()
+            timer = session.get_timer()
+            self._timer_due = math.inf if timer is None else timer
+            queued = True
+        if queued:
+            self.flush(now)
+        if self._events:
+            self._dispatch_events()
 
     def receive(self, sock: socket.socket, now: float) -> None:
+        """Read what ``sock`` holds, stamped ``now``."""
+        self.on_readable(sock, lambda: now)
+
+    def on_readable(self, sock: socket.socket, clock: Callable[[], float]) -> None:
+        """The event loop's reader callback for both sockets; *clock* is the engine's ``loop.time``."""
         session = self.session
         if session is None:
             self._discard(sock)
             return
+        now = clock()
         if self._latched or sock is not self.rtp_sock:
-            # The source address no longer matters: plain recv() skips building an address tuple.
-            for _ in range(_DRAIN_BATCH):
-                try:
-                    data = sock.recv(_MAX_DATAGRAM)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    break  # e.g. ICMP port unreachable surfaced on the socket; the next packet may succeed
-                session.receive_datagram(data, now)
+            # The source address no longer matters: plain recv() skips building an address tuple. One
+            # datagram per wake-up: a call's socket rarely holds two, and reading until it is empty would
+            # cost a second recv() and a BlockingIOError every time. The reader is level-triggered, so
+            # anything left over fires the callback again on the next loop iteration.
+            try:
+                data = sock.recv(_MAX_DATAGRAM)
+            except OSError:  # e.g. ICMP port unreachable surfaced on the socket; the next packet may succeed
+                return
+            session.receive_datagram(data, now)
         else:
             counters = session.counters
             for _ in range(_DRAIN_BATCH):
                 try:
                     data, source = sock.recvfrom(_MAX_DATAGRAM)
-                except (BlockingIOError, InterruptedError):
-                    break
                 except OSError:
                     break
                 before = counters.packets_received
@@ -183,8 +207,9 @@ class MediaLeg:
                     # Symmetric RTP (RFC 4961): answer to where authenticated media really comes from (NAT).
                     self._latched = True
                     self._remote_rtp = (source[0], source[1])
-        self.flush(now)
-        self._dispatch_events()
+        # receive_datagram() never queues a datagram, so there is nothing to flush here.
+        if self._events:
+            self._dispatch_events()
 
     @staticmethod
     def _discard(sock: socket.socket) -> None:
@@ -217,6 +242,7 @@ class MediaLeg:
         wants_audio = self._receives and app is not None and app.wants_audio and codec is not None
         while (event := session.next_event()) is not None:
             if not isinstance(event, MediaReceived):
+                self._timer_due = -math.inf  # inactivity or resume moves the session's timer
                 self.on_event(event)
             elif (
                 wants_audio
@@ -279,8 +305,8 @@ class MediaEngine:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._legs.add(leg)
-        loop.add_reader(leg.rtp_sock.fileno(), self._readable, leg, leg.rtp_sock)
-        loop.add_reader(leg.rtcp_sock.fileno(), self._readable, leg, leg.rtcp_sock)
+        loop.add_reader(leg.rtp_sock.fileno(), leg.on_readable, leg.rtp_sock, loop.time)
+        loop.add_reader(leg.rtcp_sock.fileno(), leg.on_readable, leg.rtcp_sock, loop.time)
 
     def remove(self, leg: MediaLeg) -> None:
         """Stop the leg, send its RTCP BYE and close its sockets."""
@@ -292,11 +318,6 @@ class MediaEngine:
             loop.remove_reader(leg.rtp_sock.fileno())
             loop.remove_reader(leg.rtcp_sock.fileno())
         leg.close(loop.time())
-
-    def _readable(self, leg: MediaLeg, sock: socket.socket) -> None:
-        loop = self._loop
-        if loop is not None:
-            leg.receive(sock, loop.time())
 
     def stop(self) -> None:
         self._stopped = True

@@ -1,7 +1,8 @@
 """MediaSession: the sans-I/O RTP/RTCP endpoint of one call leg (RFC 3550), with SRTP (RFC 3711).
 
 Driven like aioquic's connection: ``receive_datagram(data, now)`` for every UDP datagram (RTP or RTCP),
-``send_frame(payload)`` / ``send_dtmf(digit)`` per media-clock tick, ``datagrams_to_send(now)`` to flush,
+``send_frame(payload)`` / ``send_dtmf(digit)`` per media-clock tick, ``datagrams_to_send(now)`` to flush
+(or ``protect_frame(payload, now)``, which hands the tick's one datagram straight back),
 ``get_timer()`` / ``handle_timer(now)`` for RTCP reports and the inactivity check, ``next_event()`` for what
 happened. ``now`` is monotonic seconds; nothing here reads a clock, opens a socket or draws randomness except
 through the injected ``urandom``.
@@ -121,7 +122,11 @@ class MediaSession:
         self._closed = False
         self._next_rtcp = now + self._rtcp_delay()
         self._events: deque[MediaEvent] = deque()
+        self.pending_events = self._events
+        """The queue :meth:`next_event` pops, for a per-packet caller to test cheaply (truthy when not
+        empty) before asking for events. Read-only for callers."""
         self._outgoing: list[tuple[bytes, bool]] = []
+        self._protect_rtp = srtp.protect_rtp
         self.deliver_media = True
         """Report every media packet as :class:`MediaReceived`. A receiver that only needs the statistics
         (a listen-only call) sets this False and saves a packet object and an event per packet."""
@@ -143,6 +148,21 @@ class MediaSession:
         else:
             self._send_rtp(self._payload_type, marker, self._timestamp, payload, now)
         self._timestamp = (self._timestamp + self._samples_per_frame) & 0xFFFF_FFFF
+
+    def protect_frame(self, payload: bytes, now: float) -> bytes | None:
+        """:meth:`send_frame` for a caller that sends at once: the protected RTP datagram, not queued.
+
+        None when the tick went to a playing DTMF digit instead: that packet is queued as
+        :meth:`send_frame` queues it, so then flush ``datagrams_to_send()``.
+        """
+        if self._closed:
+            raise MediaSessionClosedError("protect_frame() after bye()")
+        if self._dtmf_queue:
+            self.send_frame(payload, now)
+            return None
+        timestamp = self._timestamp
+        self._timestamp = (timestamp + self._samples_per_frame) & 0xFFFF_FFFF
+        return self._protected_rtp(self._payload_type, timestamp, payload, now)
 
     def skip_frames(self, count: int) -> None:
         """Advance the timestamp over ``count`` frames not sent (media-clock ticks skipped while late)."""
@@ -173,7 +193,10 @@ class MediaSession:
     # ----- I/O ------------------------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, now: float) -> None:
-        """Process one received UDP datagram (SRTP or SRTCP). Bad packets are counted and dropped."""
+        """Process one received UDP datagram (SRTP or SRTCP). Bad packets are counted and dropped.
+
+        Receiving never queues a datagram (reports go out on the timer), so no flush is needed after it.
+        """
         if self._closed:
             return
         if is_rtcp(data):
@@ -256,16 +279,23 @@ class MediaSession:
         return self._rtcp_interval * (0.5 + fraction)
 
     def _send_rtp(self, payload_type: int, marker: bool, timestamp: int, payload: bytes, now: float) -> None:
-        header = _RTP_HEADER.pack(
-            0x80, (0x80 if marker else 0) | payload_type, self._sequence, timestamp, self.ssrc
+        second = (0x80 if marker else 0) | payload_type
+        self._outgoing.append((self._protected_rtp(second, timestamp, payload, now), False))
+
+    def _protected_rtp(self, second_octet: int, timestamp: int, payload: bytes, now: float) -> bytes:
+        """Build (RFC 3550 §5.1: V=2, no CSRC; *second_octet* is M|PT), protect and count one RTP packet."""
+        sequence = self._sequence
+        datagram = self._protect_rtp(
+            _RTP_HEADER.pack(0x80, second_octet, sequence, timestamp, self.ssrc) + payload
         )
-        self._outgoing.append((self._srtp.protect_rtp(header + payload), False))
-        self._sequence = (self._sequence + 1) & 0xFFFF
-        self.counters.packets_sent += 1
-        self.counters.octets_sent += len(payload)
+        self._sequence = (sequence + 1) & 0xFFFF
+        counters = self.counters
+        counters.packets_sent += 1
+        counters.octets_sent += len(payload)
         self._last_sent_at = now
         self._last_sent_timestamp = timestamp
         self._sent_since_report = True
+        return datagram
 
     def _send_next_dtmf(self, now: float) -> None:
         payload_type, event, first = self._dtmf_queue.popleft()

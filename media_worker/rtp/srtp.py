@@ -1,13 +1,13 @@
 """SRTP/SRTCP for the SDES crypto suites (RFC 3711, RFC 4568 §6.2, RFC 6188, RFC 7714), backed by libsrtp.
 
 :class:`SrtpContext` is bytes in, bytes out: one libsrtp session per direction, built from the SDES
-``inline:`` key‖salt of each side. Four suites map onto pylibsrtp's public profiles. pylibsrtp 1.0.0 has no
-profile for AES_256_CM_HMAC_SHA1_80/_32 (RFC 6188) although the libsrtp it bundles implements them, so
-:class:`Aes256CmSession` drives libsrtp directly for those: it owns its own ``srtp_policy_t`` and
-``srtp_t`` and fills the policy's crypto members with libsrtp's exported
-``srtp_crypto_policy_set_aes_cm_256_hmac_sha1_{80,32}``. Before the first such session is built a
-known-answer test proves the library really implements the suite; otherwise
-:class:`SrtpUnsupportedError` says so plainly.
+``inline:`` key‖salt of each side. Every session drives the libsrtp that pylibsrtp bundles through its cffi
+binding (:class:`LibsrtpSession`: one reused buffer and length cell, no per-packet allocation). Four suites
+map onto libsrtp's profiles (:class:`ProfileSession`). libsrtp has no profile for
+AES_256_CM_HMAC_SHA1_80/_32 (RFC 6188) although it implements them, so :class:`Aes256CmSession` fills the
+policy's crypto members with libsrtp's exported ``srtp_crypto_policy_set_aes_cm_256_hmac_sha1_{80,32}``.
+Before the first such session is built a known-answer test proves the library really implements the
+suite; otherwise :class:`SrtpUnsupportedError` says so plainly.
 
 Key material never appears in a repr or an exception message.
 """
@@ -28,6 +28,8 @@ from .suites import SUITES, SrtpSuite
 __all__ = [
     "REPLAY_WINDOW_SIZE",
     "Aes256CmSession",
+    "LibsrtpSession",
+    "ProfileSession",
     "SrtpContext",
     "SrtpError",
     "SrtpFailure",
@@ -42,6 +44,8 @@ REPLAY_WINDOW_SIZE: Final = 1024
 _binding: Any = importlib.import_module("pylibsrtp._binding")
 _ffi: Any = _binding.ffi
 _lib: Any = _binding.lib
+_srtp_protect: Any = _lib.srtp_protect
+_srtp_unprotect: Any = _lib.srtp_unprotect
 
 _PROFILES: Final[dict[str, int]] = {
     "AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
@@ -83,13 +87,6 @@ class SrtpUnsupportedError(Exception):
     """The installed libsrtp cannot provide this suite (wrong pylibsrtp build or version)."""
 
 
-_PYLIBSRTP_FAILURES: Final[dict[str, SrtpFailure]] = {
-    "authentication failure": SrtpFailure.AUTHENTICATION,
-    "replay check failed (bad index)": SrtpFailure.REPLAY,
-    "replay check failed (index too old)": SrtpFailure.REPLAY,
-}
-
-
 def _status_failure(status: int) -> SrtpFailure:
     if status == _STATUS_AUTH_FAIL:
         return SrtpFailure.AUTHENTICATION
@@ -129,17 +126,95 @@ def _aes_256_cm_policy_setters() -> dict[int, Callable[[int], None]]:
     return setters
 
 
-class Aes256CmSession:
+class LibsrtpSession:
+    """One direction of SRTP/SRTCP on our own libsrtp ``srtp_t``, whichever suite filled its policy.
+
+    pylibsrtp's ``Session`` allocates a length cell and checks its argument types on every packet; this
+    object reuses one buffer and one length cell, which matters at 100 packets per second per call. It is
+    not thread-safe. Subclasses pick the crypto policy in :meth:`_fill_policy`.
+    """
+
+    __slots__ = ("_buffer", "_ctx", "_holder", "_length", "_view")
+
+    def _create(self, key_salt: bytes, inbound: bool, fill_policy: Callable[[Any], None]) -> None:
+        policy = _ffi.new("srtp_policy_t *")  # zeroed: no MKI, no extension-header encryption
+        fill_policy(policy)
+        key = _ffi.new("unsigned char[]", key_salt)
+        policy.key = key
+        policy.ssrc.type = _lib.ssrc_any_inbound if inbound else _lib.ssrc_any_outbound
+        policy.window_size = REPLAY_WINDOW_SIZE
+        policy.allow_repeat_tx = 1  # retransmitting an index is allowed on the send side, as aiortc does
+        holder = _ffi.new("srtp_t *")
+        status = _lib.srtp_create(holder, policy)
+        _ffi.memmove(key, bytes(len(key_salt)), len(key_salt))  # libsrtp derived its session keys
+        if status != _lib.srtp_err_status_ok:
+            raise SrtpUnsupportedError(f"libsrtp refused the SRTP policy (status {status})")
+        self._holder = _ffi.gc(holder, _dealloc)
+        self._ctx = holder[0]
+        self._buffer = _ffi.new("unsigned char[]", _BUFFER_SIZE)
+        self._view = _ffi.buffer(self._buffer)
+        self._length = _ffi.new("int *")
+
+    def _process(self, function: Any, packet: bytes, trailer: int) -> bytes:
+        size = len(packet)
+        if size > _BUFFER_SIZE - trailer:
+            raise SrtpError(SrtpFailure.MALFORMED, f"{size}-byte packet is too long")
+        self._view[0:size] = packet
+        length = self._length
+        length[0] = size
+        status = function(self._ctx, self._buffer, length)
+        if status:
+            raise SrtpError(_status_failure(status), f"libsrtp status {status}")
+        result: bytes = self._view[0 : length[0]]
+        return result
+
+    def protect(self, packet: bytes) -> bytes:
+        """Encrypt and authenticate one RTP packet."""
+        return self._process(_srtp_protect, packet, _RTP_TRAILER)
+
+    def unprotect(self, packet: bytes) -> bytes:
+        """Verify and decrypt one SRTP packet; raises :class:`SrtpError`."""
+        return self._process(_srtp_unprotect, packet, 0)
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        """Encrypt and authenticate one (compound) RTCP packet."""
+        return self._process(_lib.srtp_protect_rtcp, packet, _RTCP_TRAILER)
+
+    def unprotect_rtcp(self, packet: bytes) -> bytes:
+        """Verify and decrypt one SRTCP packet; raises :class:`SrtpError`."""
+        return self._process(_lib.srtp_unprotect_rtcp, packet, 0)
+
+
+class ProfileSession(LibsrtpSession):
+    """One direction of a suite libsrtp knows as a profile (AES_CM_128_HMAC_SHA1_80/_32, AEAD_AES_*_GCM)."""
+
+    __slots__ = ()
+
+    def __init__(self, key_salt: bytes, *, profile: int, inbound: bool) -> None:
+        def fill(policy: Any) -> None:
+            for status in (
+                _lib.srtp_crypto_policy_set_from_profile_for_rtp(_ffi.addressof(policy.rtp), profile),
+                _lib.srtp_crypto_policy_set_from_profile_for_rtcp(_ffi.addressof(policy.rtcp), profile),
+            ):
+                if status != _lib.srtp_err_status_ok:
+                    raise SrtpUnsupportedError(f"libsrtp has no SRTP profile {profile} (status {status})")
+
+        self._create(key_salt, inbound, fill)
+
+    def __repr__(self) -> str:
+        return "ProfileSession()"
+
+
+class Aes256CmSession(LibsrtpSession):
     """One direction of AES_256_CM_HMAC_SHA1_80/_32 (RFC 6188) on our own libsrtp ``srtp_t``.
 
     *key_salt* is the 46-byte master key‖salt; *tag_bits* is 80 or 32 for SRTP; SRTCP always uses the
     80-bit tag (RFC 6188 §6, RFC 4568 §6.2.2). *inbound* selects ``ssrc_any_inbound`` (replay window of
     :data:`REPLAY_WINDOW_SIZE`) or ``ssrc_any_outbound``. Retransmitting an index is allowed on the send
-    side, as aiortc configures it. The object reuses one buffer and one length cell per packet; it is not
-    thread-safe.
+    side, as aiortc configures it.
     """
 
-    __slots__ = ("_buffer", "_ctx", "_holder", "_length", "_view")
+    __slots__ = ()
 
     def __init__(self, key_salt: bytes, *, tag_bits: int, inbound: bool) -> None:
         _verify_aes_256_cm_support()
@@ -158,52 +233,12 @@ class Aes256CmSession:
         setters = _aes_256_cm_policy_setters()
         if tag_bits not in setters:
             raise ValueError(f"AES_256_CM tag must be 80 or 32 bits, not {tag_bits}")
-        policy = _ffi.new("srtp_policy_t *")  # zeroed: no MKI, no extension-header encryption
-        setters[tag_bits](int(_ffi.cast("uintptr_t", _ffi.addressof(policy.rtp))))
-        setters[80](int(_ffi.cast("uintptr_t", _ffi.addressof(policy.rtcp))))
-        key = _ffi.new("unsigned char[]", key_salt)
-        policy.key = key
-        policy.ssrc.type = _lib.ssrc_any_inbound if inbound else _lib.ssrc_any_outbound
-        policy.window_size = REPLAY_WINDOW_SIZE
-        policy.allow_repeat_tx = 1
-        holder = _ffi.new("srtp_t *")
-        status = _lib.srtp_create(holder, policy)
-        _ffi.memmove(key, bytes(len(key_salt)), len(key_salt))  # libsrtp derived its session keys
-        if status != _lib.srtp_err_status_ok:
-            raise SrtpUnsupportedError(f"libsrtp refused the AES_256_CM policy (status {status})")
-        self._holder = _ffi.gc(holder, _dealloc)
-        self._ctx = holder[0]
-        self._buffer = _ffi.new("unsigned char[]", _BUFFER_SIZE)
-        self._view = _ffi.buffer(self._buffer)
-        self._length = _ffi.new("int *")
 
-    def _process(self, function: Any, packet: bytes, trailer: int) -> bytes:
-        size = len(packet)
-        if size > _BUFFER_SIZE - trailer:
-            raise SrtpError(SrtpFailure.MALFORMED, f"{size}-byte packet is too long")
-        self._view[0:size] = packet
-        self._length[0] = size
-        status = function(self._ctx, self._buffer, self._length)
-        if status:
-            raise SrtpError(_status_failure(status), f"libsrtp status {status}")
-        result: bytes = self._view[0 : self._length[0]]
-        return result
+        def fill(policy: Any) -> None:
+            setters[tag_bits](int(_ffi.cast("uintptr_t", _ffi.addressof(policy.rtp))))
+            setters[80](int(_ffi.cast("uintptr_t", _ffi.addressof(policy.rtcp))))
 
-    def protect(self, packet: bytes) -> bytes:
-        """Encrypt and authenticate one RTP packet."""
-        return self._process(_lib.srtp_protect, packet, _RTP_TRAILER)
-
-    def unprotect(self, packet: bytes) -> bytes:
-        """Verify and decrypt one SRTP packet; raises :class:`SrtpError`."""
-        return self._process(_lib.srtp_unprotect, packet, 0)
-
-    def protect_rtcp(self, packet: bytes) -> bytes:
-        """Encrypt and authenticate one (compound) RTCP packet."""
-        return self._process(_lib.srtp_protect_rtcp, packet, _RTCP_TRAILER)
-
-    def unprotect_rtcp(self, packet: bytes) -> bytes:
-        """Verify and decrypt one SRTCP packet; raises :class:`SrtpError`."""
-        return self._process(_lib.srtp_unprotect_rtcp, packet, 0)
+        self._create(key_salt, inbound, fill)
 
 
 def _dealloc(holder: Any) -> None:
@@ -239,21 +274,10 @@ def _verify_aes_256_cm_support() -> None:
             )
 
 
-def _pylibsrtp_session(profile: int, key_salt: bytes, *, inbound: bool) -> pylibsrtp.Session:
-    policy = pylibsrtp.Policy(
-        key=key_salt,
-        ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
-        srtp_profile=profile,
-    )
-    policy.allow_repeat_tx = True
-    policy.window_size = REPLAY_WINDOW_SIZE
-    return pylibsrtp.Session(policy=policy)
-
-
 def _make_session(suite: SrtpSuite, key_salt: bytes, *, inbound: bool) -> _Session:
     if suite.name in _AES_256_CM_TAGS:
         return Aes256CmSession(key_salt, tag_bits=_AES_256_CM_TAGS[suite.name], inbound=inbound)
-    return _pylibsrtp_session(_PROFILES[suite.name], key_salt, inbound=inbound)
+    return ProfileSession(key_salt, profile=_PROFILES[suite.name], inbound=inbound)
 
 
 class SrtpContext:
@@ -295,8 +319,6 @@ class SrtpContext:
         """Authenticate, replay-check and decrypt one received SRTP packet; raises :class:`SrtpError`."""
         try:
             return self._rx.unprotect(packet)
-        except pylibsrtp.Error as exc:
-            raise SrtpError(_PYLIBSRTP_FAILURES.get(str(exc), SrtpFailure.MALFORMED), str(exc)) from None
         except (ValueError, TypeError):
             raise SrtpError(SrtpFailure.MALFORMED, f"{len(packet)}-byte packet rejected") from None
 
@@ -304,7 +326,5 @@ class SrtpContext:
         """Authenticate, replay-check and decrypt one received SRTCP packet; raises :class:`SrtpError`."""
         try:
             return self._rx.unprotect_rtcp(packet)
-        except pylibsrtp.Error as exc:
-            raise SrtpError(_PYLIBSRTP_FAILURES.get(str(exc), SrtpFailure.MALFORMED), str(exc)) from None
         except (ValueError, TypeError):
             raise SrtpError(SrtpFailure.MALFORMED, f"{len(packet)}-byte packet rejected") from None
