@@ -27,7 +27,7 @@ from .events import (
     RemoteByeReceived,
     RtcpReportReceived,
 )
-from .packet import RTP_HEADER_LENGTH, RtpPacket, RtpParseError, is_rtcp
+from .packet import RTP_HEADER_LENGTH, RtpPacket, RtpParseError
 from .rtcp import (
     SDES_CNAME,
     RtcpByePacket,
@@ -46,6 +46,7 @@ from .stats import NTP_UNIX_EPOCH_OFFSET, ReceiverStatistics, ntp_timestamp, rou
 __all__ = ["MediaCounters", "MediaSession", "MediaSessionClosedError"]
 
 _RTP_HEADER: Final = struct.Struct("!BBHII")
+_unpack_fixed_header: Final = struct.Struct("!xBHII").unpack_from  # M|PT, sequence, timestamp, SSRC
 _PLAIN_RTP_FIRST_OCTET: Final = 0x80  # RFC 3550 §5.1: V=2, P=0, X=0, CC=0
 RTCP_INTERVAL: Final = 5.0  # RFC 3550 §6.2 recommended minimum
 
@@ -127,6 +128,7 @@ class MediaSession:
         empty) before asking for events. Read-only for callers."""
         self._outgoing: list[tuple[bytes, bool]] = []
         self._protect_rtp = srtp.protect_rtp
+        self._unprotect_rtp = srtp.unprotect_rtp
         self.deliver_media = True
         """Report every media packet as :class:`MediaReceived`. A receiver that only needs the statistics
         (a listen-only call) sets this False and saves a packet object and an event per packet."""
@@ -199,11 +201,11 @@ class MediaSession:
         """
         if self._closed:
             return
-        if is_rtcp(data):
+        if len(data) > 1 and 192 <= data[1] <= 223:  # is_rtcp(), inlined: this runs for every packet
             self._receive_rtcp(data, now)
             return
         try:
-            plain = self._srtp.unprotect_rtp(data)
+            plain = self._unprotect_rtp(data)
         except SrtpError as exc:
             self._count_srtp_failure(exc.failure)
             return
@@ -211,7 +213,7 @@ class MediaSession:
         if len(plain) >= RTP_HEADER_LENGTH and plain[0] == _PLAIN_RTP_FIRST_OCTET:
             # V=2 without padding, extension or CSRCs (what every G.711 sender sends): the fixed header is
             # all there is, so skip building a packet object unless someone wants the payload.
-            _, second, sequence, timestamp, ssrc = _RTP_HEADER.unpack_from(plain)
+            second, sequence, timestamp, ssrc = _unpack_fixed_header(plain)
             payload_type = second & 0x7F
             if self.deliver_media or payload_type == self._te_payload_type:
                 packet = RtpPacket.parse(plain)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Final
 
 from .rtcp import RtcpReportBlock
-from .seqnum import uint32_diff
 
 __all__ = [
     "NTP_UNIX_EPOCH_OFFSET",
@@ -106,16 +105,15 @@ class ReceiverStatistics:
 
         ``arrival`` is the receive time in seconds (any monotonic origin). Probation (§A.1
         MIN_SEQUENTIAL) is not applied: SRTP authentication already vouches for the source.
+        Called for every received packet, so the common case (next in order) reads each slot once.
         """
+        max_seq = self.max_seq
+        udelta = (seq - max_seq) & 0xFFFF  # RFC 3550 §A.1 udelta, modulo RTP_SEQ_MOD
         if not self._started:
             self._started = True
             self._init_seq(seq)
-            self.received = 1
-            self._update_jitter(timestamp, arrival)
-            return True
-        udelta = (seq - self.max_seq) % _SEQ_MOD
-        if udelta < _MAX_DROPOUT:
-            if seq < self.max_seq:  # in order, with permissible gap, wrapped (§A.1)
+        elif udelta < _MAX_DROPOUT:
+            if seq < max_seq:  # in order, with permissible gap, wrapped (§A.1)
                 self.cycles += _SEQ_MOD
             self.max_seq = seq
         elif udelta <= _SEQ_MOD - _MAX_MISORDER:  # a very large jump
@@ -126,17 +124,18 @@ class ReceiverStatistics:
             self._last_arrival = None
         # else: duplicate or reordered packet, counted but max_seq unchanged
         self.received += 1
-        self._update_jitter(timestamp, arrival)
-        return True
-
-    def _update_jitter(self, timestamp: int, arrival: float) -> None:
         # RFC 3550 §A.8: D = (Rj - Ri) - (Sj - Si) in timestamp units; J += (|D| - J) / 16
-        if self._last_arrival is not None:
-            sent_gap = uint32_diff(timestamp, self._last_timestamp)
-            d = (arrival - self._last_arrival) * self.clock_rate - sent_gap
-            self._jitter += (abs(d) - self._jitter) / 16
+        last_arrival = self._last_arrival
+        if last_arrival is not None:
+            sent_gap = (timestamp - self._last_timestamp) & 0xFFFF_FFFF
+            if sent_gap >= 0x8000_0000:  # signed 32-bit distance, as uint32_diff
+                sent_gap -= 0x1_0000_0000
+            d = (arrival - last_arrival) * self.clock_rate - sent_gap
+            jitter = self._jitter
+            self._jitter = jitter + (abs(d) - jitter) / 16
         self._last_arrival = arrival
         self._last_timestamp = timestamp
+        return True
 
     @property
     def extended_highest_sequence(self) -> int:
