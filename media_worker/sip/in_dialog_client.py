@@ -265,19 +265,28 @@ def _apply_uac_session(ctx: SipContext, call: Call, response: SipResponse, now: 
     if outcome is None:
         call.session = None  # RFC 4028 §7.2: a 2xx without Session-Expires ends session timing
         return
-    local = outcome.refresher == "uac"
+    apply_session(
+        ctx, call, interval=outcome.interval, local=outcome.refresher == "uac", by=Party.LOCAL, now=now
+    )
+
+
+def apply_session(ctx: SipContext, call: Call, *, interval: int, local: bool, by: Party, now: float) -> None:
+    """Start or restart the call's session timer with a negotiated interval (RFC 4028 §7.2, §9), and say so.
+
+    ``local`` is whether we are the refresher; ``by`` is who sent the request that refreshed the session.
+    """
     if call.session is None:
         call.session = SessionTimer(
-            interval=outcome.interval, local_refresher=local, now=now, min_se=ctx.config.min_se
+            interval=interval, local_refresher=local, now=now, min_se=ctx.config.min_se
         )
     else:
-        call.session.refreshed(interval=outcome.interval, local_refresher=local, now=now)
+        call.session.refreshed(interval=interval, local_refresher=local, now=now)
     ctx.emit(
         SessionRefreshed(
             call_id=call.call_id,
-            session_expires=outcome.interval,
+            session_expires=interval,
             refresher=Party.LOCAL if local else Party.REMOTE,
-            by=Party.LOCAL,
+            by=by,
         )
     )
 

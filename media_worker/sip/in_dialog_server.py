@@ -15,15 +15,20 @@ from media_worker.sip.events import (
     InfoReceived,
     OfferReceived,
     Party,
-    SessionRefreshed,
     TerminationReason,
 )
 from media_worker.sip.exceptions import LocalProtocolError
-from media_worker.sip.in_dialog_client import end_dialog, pump, remove_call, send_bye, start_2xx_retransmit
+from media_worker.sip.in_dialog_client import (
+    apply_session,
+    end_dialog,
+    pump,
+    remove_call,
+    send_bye,
+    start_2xx_retransmit,
+)
 from media_worker.sip.message import SipRequest
 from media_worker.sip.session_timer import (
     SessionDecision,
-    SessionTimer,
     TooSmall,
     negotiate_as_uas,
     response_headers,
@@ -176,20 +181,8 @@ def _apply_uas_session(ctx: SipContext, call: Call, decision: SessionDecision | 
     if decision is None:
         call.session = None  # RFC 4028 §9: no Session-Expires in the request, none in our 2xx
         return
-    local = decision.refresher == "uas"
-    if call.session is None:
-        call.session = SessionTimer(
-            interval=decision.interval, local_refresher=local, now=now, min_se=ctx.config.min_se
-        )
-    else:
-        call.session.refreshed(interval=decision.interval, local_refresher=local, now=now)
-    ctx.emit(
-        SessionRefreshed(
-            call_id=call.call_id,
-            session_expires=decision.interval,
-            refresher=Party.LOCAL if local else Party.REMOTE,
-            by=Party.REMOTE,
-        )
+    apply_session(
+        ctx, call, interval=decision.interval, local=decision.refresher == "uas", by=Party.REMOTE, now=now
     )
 
 
