@@ -14,10 +14,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Final, TypeVar
 
 from media_worker.sdes import CryptoAttribute, SdesError
+from media_worker.sdp_fields import (
+    Attribute,
+    Bandwidth,
+    Connection,
+    Direction,
+    Origin,
+    RtcpAttribute,
+    RtpMap,
+    SdpError,
+    Timing,
+    attribute_value,
+    direction_of,
+)
 
 __all__ = [
     "MAX_SDP_LENGTH",
@@ -45,138 +57,6 @@ _RTPMAP: Final = re.compile(r"([0-9]{1,3}) ([^/ ]+)/([0-9]{1,6})(?:/([0-9]{1,2})
 # Whatever follows the last line's ending: blanks inside the last line belong to that line's value.
 _TRAILER: Final = re.compile(r"\r?\n[\r\n \t]*\Z")
 _T = TypeVar("_T")
-
-
-class SdpError(ValueError):
-    """The text is not a session description we can read. The message never quotes line values."""
-
-
-class Direction(StrEnum):
-    """Media direction attributes (RFC 3264 §5.1), from the point of view of whoever wrote them."""
-
-    SENDRECV = "sendrecv"
-    SENDONLY = "sendonly"
-    RECVONLY = "recvonly"
-    INACTIVE = "inactive"
-
-    @property
-    def sends(self) -> bool:
-        return self in (Direction.SENDRECV, Direction.SENDONLY)
-
-    @property
-    def receives(self) -> bool:
-        return self in (Direction.SENDRECV, Direction.RECVONLY)
-
-    @classmethod
-    def from_flags(cls, *, send: bool, receive: bool) -> Direction:
-        if send:
-            return cls.SENDRECV if receive else cls.SENDONLY
-        return cls.RECVONLY if receive else cls.INACTIVE
-
-    def reversed(self) -> Direction:
-        """The same stream seen from the other end: sendonly ↔ recvonly (RFC 3264 §6.1)."""
-        return Direction.from_flags(send=self.receives, receive=self.sends)
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """``o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`` (RFC 8866 §5.2)."""
-
-    username: str
-    session_id: str
-    """Opaque numeric string; kept as text so leading zeros and 64-bit+ values survive."""
-    session_version: int
-    network_type: str
-    address_type: str
-    address: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.username} {self.session_id} {self.session_version} "
-            f"{self.network_type} {self.address_type} {self.address}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """``c=<nettype> <addrtype> <connection-address>`` (RFC 8866 §5.7)."""
-
-    network_type: str
-    address_type: str
-    address: str
-
-    def __str__(self) -> str:
-        return f"{self.network_type} {self.address_type} {self.address}"
-
-
-@dataclass(frozen=True, slots=True)
-class Bandwidth:
-    """``b=<bwtype>:<bandwidth>`` (RFC 8866 §5.8)."""
-
-    type: str
-    value: int
-
-    def __str__(self) -> str:
-        return f"{self.type}:{self.value}"
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """``t=<start> <stop>`` and its ``r=`` repeat lines, kept as text (RFC 8866 §5.9, §5.10)."""
-
-    start: int = 0
-    stop: int = 0
-    repeats: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Attribute:
-    """``a=<name>`` (a flag: value None) or ``a=<name>:<value>`` (RFC 8866 §5.13); the value verbatim."""
-
-    name: str
-    value: str | None = None
-
-    def __str__(self) -> str:
-        return self.name if self.value is None else f"{self.name}:{self.value}"
-
-    def __repr__(self) -> str:
-        # a=crypto (RFC 4568) and a=key-mgmt carry keys: keep them out of reprs and logs.
-        shown = "<redacted>" if self.name in ("crypto", "key-mgmt") else repr(self.value)
-        return f"Attribute(name={self.name!r}, value={shown})"
-
-
-@dataclass(frozen=True, slots=True)
-class RtpMap:
-    """``a=rtpmap:<pt> <encoding>/<clock rate>[/<channels>]`` (RFC 8866 §6.6)."""
-
-    payload_type: int
-    encoding: str
-    clock_rate: int
-    channels: int | None = None
-
-    def __str__(self) -> str:
-        tail = "" if self.channels is None else f"/{self.channels}"
-        return f"{self.payload_type} {self.encoding}/{self.clock_rate}{tail}"
-
-
-@dataclass(frozen=True, slots=True)
-class RtcpAttribute:
-    """``a=rtcp:<port> [<nettype> <addrtype> <address>]`` (RFC 3605 §2.1)."""
-
-    port: int
-    connection: Connection | None = None
-
-    def __str__(self) -> str:
-        return str(self.port) if self.connection is None else f"{self.port} {self.connection}"
-
-
-def _attribute_value(attributes: tuple[Attribute, ...], name: str) -> str | None:
-    return next((a.value for a in attributes if a.name == name and a.value is not None), None)
-
-
-def _direction(attributes: tuple[Attribute, ...]) -> Direction | None:
-    names = {d.value for d in Direction}
-    return next((Direction(a.name) for a in attributes if a.name in names and a.value is None), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +114,7 @@ class MediaDescription:
     @property
     def ptime(self) -> int | None:
         """``a=ptime`` in whole milliseconds (RFC 8866 §6.4); raises SdpError if it is not a number."""
-        value = _attribute_value(self.attributes, "ptime")
+        value = attribute_value(self.attributes, "ptime")
         if value is None:
             return None
         try:
@@ -245,12 +125,12 @@ class MediaDescription:
     @property
     def direction(self) -> Direction | None:
         """The direction attribute of this section, or None if it has none (inherit the session's)."""
-        return _direction(self.attributes)
+        return direction_of(self.attributes)
 
     @property
     def rtcp(self) -> RtcpAttribute | None:
         """``a=rtcp`` (RFC 3605), or None; raises SdpError if malformed."""
-        value = _attribute_value(self.attributes, "rtcp")
+        value = attribute_value(self.attributes, "rtcp")
         if value is None:
             return None
         port, *rest = value.split(" ")
@@ -304,7 +184,7 @@ class SessionDescription:
     @property
     def direction(self) -> Direction | None:
         """The session-level direction attribute, or None (RFC 3264 §5.1 default is sendrecv)."""
-        return _direction(self.attributes)
+        return direction_of(self.attributes)
 
     def media_direction(self, media: MediaDescription) -> Direction:
         """The direction in force for ``media``: its own, else the session's, else sendrecv."""

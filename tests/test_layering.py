@@ -13,6 +13,7 @@ CORE = [
     ROOT / "media_worker" / "rtp",
     ROOT / "media_worker" / "audio",
     ROOT / "media_worker" / "sdp.py",
+    ROOT / "media_worker" / "sdp_fields.py",
     ROOT / "media_worker" / "sdes.py",
     ROOT / "media_worker" / "negotiation.py",
 ]
