@@ -265,10 +265,6 @@ class EmulatedCall:
         )
         self._apply(new_params)
 
-    def _reject_offer(self, request_id: int) -> None:
-        call_id = self.record.call_id
-        self._verb(lambda now: self.link.connection.reject_offer(call_id, request_id, now=now))
-
     def _answer_received(self, event: AnswerReceived) -> None:
         offer, self._pending_offer = self._pending_offer, None
         if offer is None:

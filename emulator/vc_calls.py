@@ -119,7 +119,6 @@ class CallBook:
     def __init__(self) -> None:
         self.calls: dict[str, CallRecord] = {}
         self._changed: asyncio.Event | None = None
-        self._waiters = 0
 
     def add(self, record: CallRecord) -> CallRecord:
         self.calls[record.call_id] = record
@@ -135,21 +134,13 @@ class CallBook:
             self._changed.set()
             self._changed = None
 
-    @property
-    def has_waiters(self) -> bool:
-        return self._waiters > 0
-
     async def wait_until(self, condition: Callable[[], _T | None], timeout_s: float) -> _T:
         """The first truthy ``condition()`` result, re-checked after every change; TimeoutError otherwise."""
-        self._waiters += 1
-        try:
-            async with asyncio.timeout(timeout_s):
-                while True:
-                    result = condition()
-                    if result:
-                        return result
-                    if self._changed is None:
-                        self._changed = asyncio.Event()
-                    await self._changed.wait()
-        finally:
-            self._waiters -= 1
+        async with asyncio.timeout(timeout_s):
+            while True:
+                result = condition()
+                if result:
+                    return result
+                if self._changed is None:
+                    self._changed = asyncio.Event()
+                await self._changed.wait()

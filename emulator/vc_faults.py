@@ -41,10 +41,6 @@ class CallFault:
             if isinstance(value, float | int) and not isinstance(value, bool) and value < 0:
                 raise ValueError(f"{spec.name} must not be negative")
 
-    @property
-    def is_normal(self) -> bool:
-        return self == CallFault()
-
 
 class VoiceConnectorFaults:
     """The next-call fault queue."""

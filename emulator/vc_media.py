@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from media_worker.audio import FRAME_SAMPLES, ToneGenerator
+from media_worker.audio import ToneGenerator
 from media_worker.negotiation import LocalCrypto, MediaParams, Offer, with_next_version
 from media_worker.sdp import Attribute, Direction, MediaDescription, SessionDescription
 
 __all__ = ["DEFAULT_TONE_HZ", "ToneRecorderApp", "plain_rtp_answer", "reoffer"]
 
 DEFAULT_TONE_HZ: Final = 1000.0
-_FRAME_BYTES: Final = FRAME_SAMPLES * 2
 _DIRECTIONS: Final = frozenset(d.value for d in Direction)
 
 
@@ -39,10 +38,8 @@ class ToneRecorderApp:
         self._frames: list[bytes] = []
         self._max_frames = max_seconds * 50
         self._on_frame = on_frame
-        self.frames_played = 0
 
     def next_frame(self) -> bytes | None:
-        self.frames_played += 1
         return self._tone.next_frame().tobytes()
 
     def on_audio(self, pcm: bytes) -> None:
@@ -98,8 +95,3 @@ def reoffer(previous_sdp: str, params: MediaParams, direction: Direction) -> tup
         telephone_event_pt=params.telephone_event_pt,
     )
     return str(description), offer
-
-
-def frame_count(pcm: bytes) -> int:
-    """Whole 20 ms frames in ``pcm``."""
-    return len(pcm) // _FRAME_BYTES

@@ -183,6 +183,7 @@ class Call:
             "suite": params.suite if params else None,
             "connected_s": None if connected_at is None else round(now - connected_at, 1),
             "end_reason": None if self.end_reason is None else self.end_reason.value,
+            "session_refreshes": self.refreshes,
             "media": media.stats().as_dict() if media else None,
         }
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 
 from .audio import codec_by_name
 from .call_plan import CallPlan
@@ -34,18 +33,6 @@ def _same_stream(old: MediaParams, new: MediaParams) -> bool:
         and old.payload_type == new.payload_type
         and old.clock_rate == new.clock_rate
         and old.telephone_event_pt == new.telephone_event_pt
-    )
-
-
-def _add(total: MediaStats | None, more: MediaStats) -> MediaStats:
-    if total is None:
-        return more
-    return replace(
-        more,
-        packets_sent=total.packets_sent + more.packets_sent,
-        packets_received=total.packets_received + more.packets_received,
-        packets_lost=total.packets_lost + more.packets_lost,
-        srtp_failures=total.srtp_failures + more.srtp_failures,
     )
 
 
@@ -103,7 +90,7 @@ class CallMedia:
                 FailureReason.NO_COMMON_CODEC, f"answered codec {params.codec} not offered"
             )
         if self.leg.session is not None:
-            self._earlier = _add(self._earlier, self.leg.stats())
+            self._earlier = self.stats()  # this session's counts join the earlier ones
         session = MediaSession(
             srtp=SrtpContext(params.suite, params.local_key_salt, params.remote_key_salt),
             payload_type=params.payload_type,
@@ -151,7 +138,8 @@ class CallMedia:
         return True
 
     def stats(self) -> MediaStats:
-        return _add(self._earlier, self.leg.stats())
+        current = self.leg.stats()
+        return current if self._earlier is None else current.after(self._earlier)
 
     def close(self) -> tuple[MediaStats, bytes | None]:
         """Stop the media (RTCP BYE when it ran), close the sockets; return totals and any recording."""

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from .negotiation import FailureReason
-from .net.media_engine import MediaStats
+from .net.media_engine import NO_MEDIA, MediaStats
 from .sip import FailureCategory, TerminationReason
 
 __all__ = [
@@ -83,8 +83,6 @@ NEGOTIATION_REASONS: Final[dict[FailureReason, EndReason]] = {
     FailureReason.NO_SRTP: EndReason.NO_COMMON_CRYPTO,
     FailureReason.NO_COMMON_CODEC: EndReason.NO_COMMON_CODEC,
 }
-
-NO_MEDIA = MediaStats(0, 0, 0, 0.0, 0.0, None, 0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)

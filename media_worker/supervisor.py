@@ -177,11 +177,6 @@ class Supervisor:
             self._start(message)
         return len(messages)
 
-    async def wait_for_jobs(self) -> None:
-        """Until every job that has been started is done (tests, and the end of a drain)."""
-        while self._jobs:
-            await asyncio.wait(set(self._jobs))
-
     async def _poll_loop(self) -> None:
         while not self._draining:
             if len(self._jobs) >= self.config.max_calls:

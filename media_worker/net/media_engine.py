@@ -2,7 +2,7 @@
 
 Costs measured on this class of machine decide the shape (see the benchmarks): one task per call costs about
 twice the CPU of a shared ticker, and the default asyncio datagram transport reads 256 KiB per packet, so each
-socket is drained with ``add_reader`` + non-blocking ``recvfrom`` (uvloop supports the same calls). Every call
+socket is read with ``add_reader`` + non-blocking ``recv`` (uvloop supports the same calls). Every call
 owns an RTP/RTCP socket pair from a configured port range (RFC 3550 §11: RTP even, RTCP the next odd port).
 """
 
@@ -14,7 +14,7 @@ import math
 import socket
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from ..audio import Codec
@@ -24,7 +24,7 @@ from ..quality import estimate_mos
 from ..rtp import MediaClock, MediaSession
 from ..rtp.events import MediaEvent, MediaReceived
 
-__all__ = ["MediaEngine", "MediaLeg", "MediaStats", "NoFreePortsError", "PortAllocator"]
+__all__ = ["NO_MEDIA", "MediaEngine", "MediaLeg", "MediaStats", "NoFreePortsError", "PortAllocator"]
 
 _MAX_DATAGRAM: Final = 2048
 _DRAIN_BATCH: Final = 64
@@ -81,6 +81,21 @@ class MediaStats:
     mos: float
     srtcp_failures: int = 0
     """SRTCP packets refused: lost reports only."""
+    send_errors: int = 0
+    """Datagrams the socket refused to send (full buffer, unreachable peer): lost on our side."""
+
+    def after(self, earlier: MediaStats) -> MediaStats:
+        """These figures with an earlier session's counts added (a call whose SRTP was re-keyed); quality
+        figures (jitter, RTT, MOS) stay those of the current session."""
+        return replace(
+            self,
+            packets_sent=earlier.packets_sent + self.packets_sent,
+            packets_received=earlier.packets_received + self.packets_received,
+            packets_lost=earlier.packets_lost + self.packets_lost,
+            srtp_failures=earlier.srtp_failures + self.srtp_failures,
+            srtcp_failures=earlier.srtcp_failures + self.srtcp_failures,
+            send_errors=earlier.send_errors + self.send_errors,
+        )
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -92,8 +107,13 @@ class MediaStats:
             "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 1),
             "srtp_failures": self.srtp_failures,
             "srtcp_failures": self.srtcp_failures,
+            "send_errors": self.send_errors,
             "mos": self.mos,
         }
+
+
+NO_MEDIA: Final = MediaStats(0, 0, 0, 0.0, 0.0, None, 0, 1.0)
+"""The figures of a call that never had media."""
 
 
 class MediaLeg:
@@ -173,10 +193,6 @@ class MediaLeg:
         if self._events:
             self._dispatch_events()
 
-    def receive(self, sock: socket.socket, now: float) -> None:
-        """Read what ``sock`` holds, stamped ``now``."""
-        self.on_readable(sock, lambda: now)
-
     def on_readable(self, sock: socket.socket, clock: Callable[[], float]) -> None:
         """The event loop's reader callback for both sockets; *clock* is the engine's ``loop.time``."""
         session = self.session
@@ -255,7 +271,7 @@ class MediaLeg:
     def stats(self) -> MediaStats:
         session = self.session
         if session is None:
-            return MediaStats(0, 0, 0, 0.0, 0.0, None, 0, 1.0)
+            return NO_MEDIA
         counters = session.counters
         receiver = session.receiver
         lost = max(receiver.cumulative_lost, 0) if receiver else 0
@@ -274,6 +290,7 @@ class MediaLeg:
             srtp_failures=counters.srtp_auth_failures + counters.srtp_replays + counters.srtp_malformed,
             mos=estimate_mos(rtt_s=rtt, jitter_s=jitter_s, loss_fraction=loss),
             srtcp_failures=counters.srtcp_failures,
+            send_errors=self.send_errors,
         )
 
     def close(self, now: float) -> None:
@@ -295,10 +312,6 @@ class MediaEngine:
         self.on_tick: Callable[[float, bool], None] | None = None
         """Diagnostics hook: ``(deadline, False)`` just before a clock tick runs the legs and ``(deadline,
         True)`` just after, so an observer can time how late ticks start and how long they take."""
-
-    @property
-    def active_legs(self) -> int:
-        return len(self._legs)
 
     def add(self, leg: MediaLeg) -> None:
         """Start reading the leg's sockets and ticking it on the shared clock."""
