@@ -279,6 +279,11 @@ class CallRegistry:
         )
         return record.desired
 
+    def release_lease(self, call_id: str, worker_id: str) -> None:
+        """Give the call back (a draining worker): its lease expires now, so the sweeper re-dials it from
+        another worker. Raises TransitionRejected if the lease was already lost."""
+        self.heartbeat(call_id, worker_id, 0.0)
+
     def mark_ending(self, call_id: str, worker_id: str) -> CallRecord:
         return self._worker_write(call_id, worker_id, "ending")
 

@@ -305,8 +305,7 @@ class CallJob:
             if self._lease_lost:
                 pass  # another worker holds the record now: nothing of ours to write
             elif reason is EndReason.DRAINED:
-                # Give the call back: an expired lease is what the sweeper re-dials from another worker.
-                await asyncio.to_thread(registry.heartbeat, job.call_id, worker, 0.0)
+                await asyncio.to_thread(registry.release_lease, job.call_id, worker)
             elif self._connected_once:
                 stats = None if result is None else _stats(result)
                 await asyncio.to_thread(
