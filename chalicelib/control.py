@@ -13,12 +13,11 @@ same claim. A crash in between leaves a ``queued`` call that the sweeper repairs
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from chalicelib import clients
 from chalicelib import observability as obs
@@ -37,9 +36,9 @@ from chalicelib.job_queue import JobQueue, SqsJobQueue
 from chalicelib.meeting_registry import MeetingRegistry
 from chalicelib.meetings import CreatedAttendee, MeetingsClient
 from chalicelib.settings import Settings
+from chalicelib.wire_logging import quiet_wire_loggers
 
 __all__ = [
-    "WIRE_LOGGERS",
     "ControlPlane",
     "EventHandler",
     "MeetingsApi",
@@ -49,7 +48,6 @@ __all__ = [
     "handle_meeting_started",
     "hang_up",
     "provision_call",
-    "quiet_wire_loggers",
     "run_event",
 ]
 
@@ -95,18 +93,6 @@ def build_plane(
         queue=SqsJobQueue(clients.get_sqs_client(), settings.dial_queue_url),
         clock=clock,
     )
-
-
-#: botocore loggers that dump whole request/response bodies at DEBUG: CreateAttendee responses and SendMessage
-#: requests carry the join token, so they are held at INFO whatever the root log level is.
-WIRE_LOGGERS: Final = ("botocore.endpoint", "botocore.parsers")
-
-
-def quiet_wire_loggers() -> None:
-    for name in WIRE_LOGGERS:
-        wire = logging.getLogger(name)
-        if wire.getEffectiveLevel() < logging.INFO:
-            wire.setLevel(logging.INFO)
 
 
 def run_event(

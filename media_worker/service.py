@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.call_registry import CallRegistry
 from chalicelib.contract import DialRequest
+from chalicelib.wire_logging import quiet_wire_loggers
 from media_worker.call import Call
 from media_worker.call_job import CallFactory, DialedCall, StateListener
 from media_worker.call_plan import CallPlan
@@ -80,6 +81,7 @@ def call_factory(
 async def serve(settings: WorkerSettings, *, logger: Logger, aws: dict[str, Any] | None = None) -> int:
     """Run the service until drained; returns the exit status. ``aws`` holds extra boto3 client options."""
     settings.require_service()
+    quiet_wire_loggers()  # SQS bodies and call records carry join tokens
     queue_url, table = settings.dial_queue_url, settings.calls_table
     if queue_url is None or table is None:  # require_service() raised already; this narrows the types
         raise AssertionError("queue and table are required")

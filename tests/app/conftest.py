@@ -20,11 +20,12 @@ import app as app_module
 from chalicelib import clients
 from chalicelib import observability as obs
 from chalicelib.call_registry import CallRegistry
-from chalicelib.control import ControlPlane, quiet_wire_loggers
+from chalicelib.control import ControlPlane
 from chalicelib.job_queue import JobQueue, SqsJobQueue
 from chalicelib.meeting_registry import MeetingRegistry
 from chalicelib.meetings import MeetingsClient
 from chalicelib.settings import Settings
+from chalicelib.wire_logging import quiet_wire_loggers
 from emulator.meetings_api import ENDPOINT_ENV_VAR, MeetingsEmulator
 from tests.aws_resources import create_calls_table
 
