@@ -2,8 +2,10 @@
 
 Costs measured on this class of machine decide the shape (see the benchmarks): one task per call costs about
 twice the CPU of a shared ticker, and the default asyncio datagram transport reads 256 KiB per packet, so each
-socket is read with ``add_reader`` + non-blocking ``recv`` (uvloop supports the same calls). Every call
-owns an RTP/RTCP socket pair from a configured port range (RFC 3550 §11: RTP even, RTCP the next odd port).
+socket is read with ``add_reader`` + non-blocking ``recv_into`` (uvloop supports the same calls). A packet
+never becomes a bytes object on its way: it is read into the session's SRTP buffer and unprotected there,
+and sent from the buffer it was built and protected in. Every call owns an RTP/RTCP socket pair from a
+configured port range (RFC 3550 §11: RTP even, RTCP the next odd port).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from ..audio import Codec
-from ..media_apps import MediaApp
+from ..media_apps import MediaApp, SilenceApp
 from ..negotiation import MediaParams
 from ..quality import estimate_mos
 from ..rtp import MediaClock, MediaSession
@@ -119,18 +121,42 @@ NO_MEDIA: Final = MediaStats(0, 0, 0, 0.0, 0.0, None, 0, 1.0)
 class MediaLeg:
     """One call's media: its socket pair and, once negotiated, its sans-I/O session and media app."""
 
+    __slots__ = (
+        "_app",
+        "_codec",
+        "_events",
+        "_latched",
+        "_receives",
+        "_remote_rtcp",
+        "_remote_rtp",
+        "_sender",
+        "_silence",
+        "_timer_due",
+        "on_event",
+        "params",
+        "rtcp_sock",
+        "rtp_port",
+        "rtp_sock",
+        "send_errors",
+        "session",
+    )
+
     def __init__(self, rtp_sock: socket.socket, rtcp_sock: socket.socket) -> None:
         self.rtp_sock = rtp_sock
         self.rtcp_sock = rtcp_sock
         self.rtp_port: int = rtp_sock.getsockname()[1]
         self.session: MediaSession | None = None
+        self.params: MediaParams | None = None
+        """The negotiated stream this leg runs (keys inside: hand it on, never log it)."""
         self.on_event: Callable[[MediaEvent], None] = lambda event: None
         self._codec: Codec | None = None
         self._app: MediaApp | None = None
         self._silence = b""
         self._remote_rtp: tuple[str, int] = ("0.0.0.0", 0)  # noqa: S104 - placeholder until negotiated
         self._remote_rtcp: tuple[str, int] = ("0.0.0.0", 0)  # noqa: S104 - placeholder until negotiated
-        self._sends = False
+        self._sender: tuple[MediaApp | None, Codec] | None = None
+        """The app (None for :class:`SilenceApp`, which never has a frame to ask for) and codec of each
+        tick's frame while we may send; None when on hold or not started."""
         self._receives = False
         self._latched = False
         self._events: deque[MediaEvent] = deque()
@@ -151,13 +177,16 @@ class MediaLeg:
 
     def update(self, params: MediaParams) -> None:
         """Apply a re-negotiation that kept the keys: new remote address or direction (hold/resume)."""
+        self.params = params
         self._remote_rtp = params.remote_rtp
         self._remote_rtcp = params.remote_rtcp
-        self._sends = params.direction.sends
         self._receives = params.direction.receives
         self._latched = False
+        app, codec = self._app, self._codec
+        self._sender = None
+        if params.direction.sends and app is not None and codec is not None:
+            self._sender = (None if isinstance(app, SilenceApp) else app, codec)
         if self.session is not None:
-            app = self._app
             # Only an app that listens needs every packet as an event (and its payload decoded).
             self.session.deliver_media = self._receives and app is not None and app.wants_audio
 
@@ -167,12 +196,12 @@ class MediaLeg:
             return
         if skipped:
             session.skip_frames(skipped)
-        app = self._app
-        codec = self._codec
+        sender = self._sender
         queued = False
-        if self._sends and app is not None and codec is not None:
+        if sender is not None:
+            app, codec = sender
             for _ in range(frames):
-                frame = app.next_frame()
+                frame = None if app is None else app.next_frame()
                 datagram = session.protect_frame(self._silence if frame is None else codec.encode(frame), now)
                 if datagram is None:
                     queued = True  # a DTMF packet went to the queue instead
@@ -200,25 +229,26 @@ class MediaLeg:
             self._discard(sock)
             return
         now = clock()
+        # Each datagram is read straight into the session's SRTP buffer (no bytes object, no copy).
         if self._latched or sock is not self.rtp_sock:
-            # The source address no longer matters: plain recv() skips building an address tuple. One
+            # The source address no longer matters: recv_into() skips building an address tuple. One
             # datagram per wake-up: a call's socket rarely holds two, and reading until it is empty would
             # cost a second recv() and a BlockingIOError every time. The reader is level-triggered, so
             # anything left over fires the callback again on the next loop iteration.
             try:
-                data = sock.recv(_MAX_DATAGRAM)
+                size = sock.recv_into(session.receive_buffer)
             except OSError:  # e.g. ICMP port unreachable surfaced on the socket; the next packet may succeed
                 return
-            session.receive_datagram(data, now)
+            session.receive_buffered(size, now)
         else:
             counters = session.counters
             for _ in range(_DRAIN_BATCH):
                 try:
-                    data, source = sock.recvfrom(_MAX_DATAGRAM)
+                    size, source = sock.recvfrom_into(session.receive_buffer)
                 except OSError:
                     break
                 before = counters.packets_received
-                session.receive_datagram(data, now)
+                session.receive_buffered(size, now)
                 if not self._latched and counters.packets_received > before:
                     # Symmetric RTP (RFC 4961): answer to where authenticated media really comes from (NAT).
                     self._latched = True
@@ -335,11 +365,13 @@ class MediaEngine:
     def stop(self) -> None:
         self._stopped = True
 
-    async def run(self) -> None:
-        """The shared clock: tick n of every leg at ``start + n * ptime`` (never accumulated sleeps)."""
+    async def run(self, start: float | None = None) -> None:
+        """The shared clock: tick n of every leg at ``start + n * ptime`` (never accumulated sleeps).
+
+        *start* is a ``loop.time()`` instant, now by default."""
         loop = asyncio.get_running_loop()
         self._loop = loop
-        clock = MediaClock(self._ptime, start=loop.time())
+        clock = MediaClock(self._ptime, start=loop.time() if start is None else start)
         skipped_seen = 0
         while not self._stopped:
             now = loop.time()

@@ -1,8 +1,9 @@
 """MediaSession: the sans-I/O RTP/RTCP endpoint of one call leg (RFC 3550), with SRTP (RFC 3711).
 
-Driven like aioquic's connection: ``receive_datagram(data, now)`` for every UDP datagram (RTP or RTCP),
-``send_frame(payload)`` / ``send_dtmf(digit)`` per media-clock tick, ``datagrams_to_send(now)`` to flush
-(or ``protect_frame(payload, now)``, which hands the tick's one datagram straight back),
+Driven like aioquic's connection: ``receive_datagram(data, now)`` for every UDP datagram (RTP or RTCP), or
+``receive_buffered(size, now)`` after reading it into ``receive_buffer``; ``send_frame(payload)`` /
+``send_dtmf(digit)`` per media-clock tick, ``datagrams_to_send(now)`` to flush (or
+``protect_frame(payload, now)``, which hands the tick's one datagram straight back),
 ``get_timer()`` / ``handle_timer(now)`` for RTCP reports and the inactivity check, ``next_event()`` for what
 happened. ``now`` is monotonic seconds; nothing here reads a clock, opens a socket or draws randomness except
 through the injected ``urandom``.
@@ -46,6 +47,7 @@ from .stats import NTP_UNIX_EPOCH_OFFSET, ReceiverStatistics, ntp_timestamp, rou
 __all__ = ["MediaCounters", "MediaSession", "MediaSessionClosedError"]
 
 _RTP_HEADER: Final = struct.Struct("!BBHII")
+_pack_header_into: Final = _RTP_HEADER.pack_into
 _unpack_fixed_header: Final = struct.Struct("!xBHII").unpack_from  # M|PT, sequence, timestamp, SSRC
 _PLAIN_RTP_FIRST_OCTET: Final = 0x80  # RFC 3550 §5.1: V=2, P=0, X=0, CC=0
 RTCP_INTERVAL: Final = 5.0  # RFC 3550 §6.2 recommended minimum
@@ -76,6 +78,45 @@ class MediaCounters:
 class MediaSession:
     """RTP/RTCP over SRTP for one call leg. Outgoing datagrams are ``(data, is_rtcp)`` pairs so the caller
     can route RTCP to the RTCP port when it is not multiplexed (RFC 5761)."""
+
+    # Slots keep a session's per-packet state in one compact object: at hundreds of calls per core the
+    # cache misses of a dict-backed instance cost more than the bytecode that reads it.
+    __slots__ = (
+        "_clock_rate",
+        "_closed",
+        "_dtmf_detector",
+        "_dtmf_queue",
+        "_dtmf_timestamp",
+        "_events",
+        "_inactive",
+        "_inactivity_timeout",
+        "_last_received",
+        "_next_rtcp",
+        "_ntp_offset",
+        "_outgoing",
+        "_payload_type",
+        "_protect_in_place",
+        "_protect_rtp",
+        "_report_anchor",
+        "_rtcp_interval",
+        "_samples_per_frame",
+        "_sequence",
+        "_srtp",
+        "_te_payload_type",
+        "_timestamp",
+        "_tx_buffer",
+        "_tx_view",
+        "_unprotect_in_place",
+        "_urandom",
+        "cname",
+        "counters",
+        "deliver_media",
+        "pending_events",
+        "receive_buffer",
+        "receiver",
+        "round_trip_time",
+        "ssrc",
+    )
 
     def __init__(
         self,
@@ -115,9 +156,10 @@ class MediaSession:
         self._dtmf_detector = DtmfDetector()
         self._dtmf_queue: deque[tuple[int, TelephoneEvent, bool]] = deque()  # (payload type, event, first)
         self._dtmf_timestamp = 0
-        self._last_sent_at: float | None = None
-        self._last_sent_timestamp = 0
-        self._sent_since_report = False
+        self._report_anchor: tuple[float, int] | None = None
+        """``(now, RTP timestamp)`` of the first frame sent since the last report, None if none was: the
+        sender report's RTP timestamp is extrapolated from it (RFC 3550 §6.4.1), since the media clock keeps
+        the two in step between ticks."""
         self._last_received = now
         self._inactive = False
         self._closed = False
@@ -128,13 +170,23 @@ class MediaSession:
         empty) before asking for events. Read-only for callers."""
         self._outgoing: list[tuple[bytes, bool]] = []
         self._protect_rtp = srtp.protect_rtp
-        self._unprotect_rtp = srtp.unprotect_rtp
+        self._tx_buffer = srtp.tx_buffer
+        self._tx_view = srtp.tx_view
+        self._protect_in_place = srtp.protect_rtp_in_place
+        self._unprotect_in_place = srtp.unprotect_rtp_in_place
+        self.receive_buffer: bytearray = srtp.rx_buffer
+        """Where the I/O shell may read a datagram before :meth:`receive_buffered` (``recv_into``)."""
         self.deliver_media = True
         """Report every media packet as :class:`MediaReceived`. A receiver that only needs the statistics
         (a listen-only call) sets this False and saves a packet object and an event per packet."""
 
     def __repr__(self) -> str:
         return f"MediaSession(ssrc={self.ssrc:#010x}, pt={self._payload_type}, srtp={self._srtp!r})"
+
+    @property
+    def srtp(self) -> SrtpContext:
+        """The SRTP context this session protects and checks its packets with."""
+        return self._srtp
 
     # ----- commands -------------------------------------------------------------------------------------
 
@@ -149,10 +201,14 @@ class MediaSession:
             self._send_next_dtmf(now)
         else:
             self._send_rtp(self._payload_type, marker, self._timestamp, payload, now)
+        if self._report_anchor is None:
+            self._report_anchor = (now, self._timestamp)  # the tick's media time, not a DTMF event's
         self._timestamp = (self._timestamp + self._samples_per_frame) & 0xFFFF_FFFF
 
-    def protect_frame(self, payload: bytes, now: float) -> bytes | None:
-        """:meth:`send_frame` for a caller that sends at once: the protected RTP datagram, not queued.
+    def protect_frame(self, payload: bytes, now: float) -> memoryview | None:
+        """:meth:`send_frame` for a caller that sends at once: the protected RTP datagram, not queued. It is
+        a view of the session's SRTP buffer, valid until the session protects another packet: send it at
+        once (a socket takes it as it is) or copy it.
 
         None when the tick went to a playing DTMF digit instead: that packet is queued as
         :meth:`send_frame` queues it, so then flush ``datagrams_to_send()``.
@@ -162,9 +218,23 @@ class MediaSession:
         if self._dtmf_queue:
             self.send_frame(payload, now)
             return None
+        # This runs for every packet of every call: the packet is built in the SRTP buffer and protected
+        # where it lies (RFC 3550 §5.1 header: V=2, no CSRC).
         timestamp = self._timestamp
         self._timestamp = (timestamp + self._samples_per_frame) & 0xFFFF_FFFF
-        return self._protected_rtp(self._payload_type, timestamp, payload, now)
+        sequence = self._sequence
+        buffer = self._tx_buffer
+        _pack_header_into(buffer, 0, 0x80, self._payload_type, sequence, timestamp, self.ssrc)
+        end = RTP_HEADER_LENGTH + len(payload)
+        buffer[RTP_HEADER_LENGTH:end] = payload
+        datagram = self._tx_view[: self._protect_in_place(end)]
+        self._sequence = (sequence + 1) & 0xFFFF
+        counters = self.counters
+        counters.packets_sent += 1
+        counters.octets_sent += len(payload)
+        if self._report_anchor is None:
+            self._report_anchor = (now, timestamp)
+        return datagram
 
     def skip_frames(self, count: int) -> None:
         """Advance the timestamp over ``count`` frames not sent (media-clock ticks skipped while late)."""
@@ -199,27 +269,45 @@ class MediaSession:
 
         Receiving never queues a datagram (reports go out on the timer), so no flush is needed after it.
         """
+        size = len(data)
+        buffer = self.receive_buffer
+        if size > len(buffer):  # longer than any packet SRTP could authenticate here
+            self.counters.srtp_malformed += 1
+            return
+        buffer[:size] = data
+        self.receive_buffered(size, now)
+
+    def receive_buffered(self, size: int, now: float) -> None:
+        """:meth:`receive_datagram` for a datagram already read into :attr:`receive_buffer` (``size``
+        octets): the I/O shell reads straight into the SRTP buffer, so nothing is copied on the way."""
         if self._closed:
             return
-        if len(data) > 1 and 192 <= data[1] <= 223:  # is_rtcp(), inlined: this runs for every packet
-            self._receive_rtcp(data, now)
+        buffer = self.receive_buffer
+        if size < 2:  # not even an RTP or RTCP header
+            self.counters.srtp_malformed += 1
+            return
+        # is_rtcp() inline, as this runs for every packet: RTCP packet types 192-223 (RFC 5761 §4) are the
+        # second octets whose top three bits are 110.
+        if buffer[1] >> 5 == 6:
+            self._receive_rtcp(bytes(buffer[:size]), now)
             return
         try:
-            plain = self._unprotect_rtp(data)
+            size = self._unprotect_in_place(size)
         except SrtpError as exc:
             self._count_srtp_failure(exc.failure)
             return
         packet: RtpPacket | None = None
-        if len(plain) >= RTP_HEADER_LENGTH and plain[0] == _PLAIN_RTP_FIRST_OCTET:
+        # libsrtp only authenticates packets with a whole fixed header, so the buffer holds one.
+        if buffer[0] == _PLAIN_RTP_FIRST_OCTET:
             # V=2 without padding, extension or CSRCs (what every G.711 sender sends): the fixed header is
             # all there is, so skip building a packet object unless someone wants the payload.
-            second, sequence, timestamp, ssrc = _unpack_fixed_header(plain)
+            second, sequence, timestamp, ssrc = _unpack_fixed_header(buffer)
             payload_type = second & 0x7F
             if self.deliver_media or payload_type == self._te_payload_type:
-                packet = RtpPacket.parse(plain)
+                packet = RtpPacket.parse(bytes(buffer[:size]))
         else:
             try:
-                packet = RtpPacket.parse(plain)
+                packet = RtpPacket.parse(bytes(buffer[:size]))
             except RtpParseError:
                 self.counters.malformed += 1
                 return
@@ -294,9 +382,6 @@ class MediaSession:
         counters = self.counters
         counters.packets_sent += 1
         counters.octets_sent += len(payload)
-        self._last_sent_at = now
-        self._last_sent_timestamp = timestamp
-        self._sent_since_report = True
         return datagram
 
     def _send_next_dtmf(self, now: float) -> None:
@@ -329,19 +414,21 @@ class MediaSession:
         if self.receiver is not None:
             blocks = (self.receiver.report_block(now),)
         report: RtcpPacket
-        if self._sent_since_report and self._last_sent_at is not None:
-            elapsed = int((now - self._last_sent_at) * self._clock_rate)
+        anchor = self._report_anchor
+        if anchor is not None:
+            sent_at, sent_timestamp = anchor
+            elapsed = int((now - sent_at) * self._clock_rate)
             report = RtcpSrPacket(
                 ssrc=self.ssrc,
                 ntp_timestamp=ntp_timestamp(now + self._ntp_offset),
-                rtp_timestamp=(self._last_sent_timestamp + elapsed) & 0xFFFF_FFFF,
+                rtp_timestamp=(sent_timestamp + elapsed) & 0xFFFF_FFFF,
                 packet_count=self.counters.packets_sent & 0xFFFF_FFFF,
                 octet_count=self.counters.octets_sent & 0xFFFF_FFFF,
                 reports=blocks,
             )
         else:
             report = RtcpRrPacket(ssrc=self.ssrc, reports=blocks)
-        self._sent_since_report = False
+        self._report_anchor = None
         sdes = RtcpSdesPacket(chunks=(RtcpSdesChunk(self.ssrc, ((SDES_CNAME, self.cname.encode()[:255]),)),))
         return [report, sdes]
 

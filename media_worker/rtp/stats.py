@@ -60,12 +60,11 @@ class ReceiverStatistics:
         "_bad_seq",
         "_expected_prior",
         "_jitter",
-        "_last_arrival",
         "_last_sr",
         "_last_sr_arrival",
-        "_last_timestamp",
         "_received_prior",
         "_started",
+        "_transit",
         "base_seq",
         "clock_rate",
         "cycles",
@@ -86,8 +85,8 @@ class ReceiverStatistics:
         self._expected_prior = 0
         self._received_prior = 0
         self._jitter = 0.0
-        self._last_arrival: float | None = None
-        self._last_timestamp = 0
+        self._transit: float | None = None
+        """Relative transit time of the previous packet, in timestamp units (§A.8), None before one."""
         self._last_sr = 0
         self._last_sr_arrival = 0.0
 
@@ -109,32 +108,31 @@ class ReceiverStatistics:
         """
         max_seq = self.max_seq
         udelta = (seq - max_seq) & 0xFFFF  # RFC 3550 §A.1 udelta, modulo RTP_SEQ_MOD
-        if not self._started:
-            self._started = True
-            self._init_seq(seq)
-        elif udelta < _MAX_DROPOUT:
+        if udelta < _MAX_DROPOUT and self._started:  # the common case first
             if seq < max_seq:  # in order, with permissible gap, wrapped (§A.1)
                 self.cycles += _SEQ_MOD
             self.max_seq = seq
+        elif not self._started:
+            self._started = True
+            self._init_seq(seq)
         elif udelta <= _SEQ_MOD - _MAX_MISORDER:  # a very large jump
             if seq != self._bad_seq:
                 self._bad_seq = (seq + 1) % _SEQ_MOD
                 return False
             self._init_seq(seq)  # two sequential packets: the sender restarted
-            self._last_arrival = None
+            self._transit = None
         # else: duplicate or reordered packet, counted but max_seq unchanged
         self.received += 1
-        # RFC 3550 §A.8: D = (Rj - Ri) - (Sj - Si) in timestamp units; J += (|D| - J) / 16
-        last_arrival = self._last_arrival
-        if last_arrival is not None:
-            sent_gap = (timestamp - self._last_timestamp) & 0xFFFF_FFFF
-            if sent_gap >= 0x8000_0000:  # signed 32-bit distance, as uint32_diff
-                sent_gap -= 0x1_0000_0000
-            d = (arrival - last_arrival) * self.clock_rate - sent_gap
-            jitter = self._jitter
-            self._jitter = jitter + (abs(d) - jitter) / 16
-        self._last_arrival = arrival
-        self._last_timestamp = timestamp
+        # RFC 3550 §A.8: transit = arrival - timestamp in timestamp units, D = transit - previous transit,
+        # J += (|D| - J) / 16.
+        transit = arrival * self.clock_rate - timestamp
+        previous = self._transit
+        self._transit = transit
+        if previous is not None:
+            d = abs(transit - previous)
+            if d > 0x8000_0000:  # the 32-bit timestamp wrapped between the two packets
+                d = 0x1_0000_0000 - d
+            self._jitter += (d - self._jitter) / 16
         return True
 
     @property

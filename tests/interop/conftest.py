@@ -51,6 +51,25 @@ class SrtpTally:
     rtcp_refused: list[bytes] = field(default_factory=list)
 
 
+_TALLIES: dict[int, SrtpTally] = {}
+"""The tally of each live :class:`TallyingSession`, by ``id()`` (a session has slots, none to spare)."""
+
+
+class TallyingSession(MediaSession):
+    """The real session, whose every datagram its SRTP layer refuses is also kept. A test double: a live
+    session is switched to this class (same slots), so the media path under test is otherwise the real one."""
+
+    __slots__ = ()
+
+    def receive_buffered(self, size: int, now: float) -> None:
+        data = bytes(self.receive_buffer[:size])  # before SRTP works on the buffer in place
+        before = _srtp_failures(self)
+        super().receive_buffered(size, now)
+        if _srtp_failures(self) > before:
+            tally = _TALLIES[id(self)]
+            (tally.rtcp_refused if is_rtcp(data) else tally.rtp_refused).append(data)
+
+
 class TallyingEngine(MediaEngine):
     """The real media engine; each datagram the leg's SRTP layer refuses is kept."""
 
@@ -61,17 +80,8 @@ class TallyingEngine(MediaEngine):
     def add(self, leg: MediaLeg) -> None:
         session = leg.session
         assert session is not None  # the call adds its leg once media is negotiated
-        tally = self.tally
-        receive = session.receive_datagram
-
-        def receive_and_count(data: bytes, now: float) -> None:
-            before = _srtp_failures(session)
-            receive(data, now)
-            if _srtp_failures(session) > before:
-                (tally.rtcp_refused if is_rtcp(data) else tally.rtp_refused).append(bytes(data))
-
-        # A test double around the real session: same signature, it only looks at the counters.
-        session.receive_datagram = receive_and_count  # type: ignore[method-assign]  # instance-level wrapper
+        session.__class__ = TallyingSession
+        _TALLIES[id(session)] = self.tally
         super().add(leg)
 
 

@@ -20,6 +20,7 @@ from media_worker.rtp import (
     SrtpContext,
     is_rtcp,
 )
+from media_worker.rtp.rtcp import RtcpSrPacket, parse_rtcp
 
 SUITE = "AES_256_CM_HMAC_SHA1_80"
 ALICE_KEY = bytes(range(46))
@@ -233,3 +234,63 @@ def test_receiver_report_when_nothing_was_sent() -> None:
     assert plain[1] == 201
     alice.receive_datagram(data, 107.5)
     assert drain(alice) == []  # an RR without a block about us carries no report event
+
+
+def test_protect_frame_hands_back_the_packet_send_frame_would_queue() -> None:
+    alice, bob = make_pair()
+    twin, _ = make_pair()  # same keys and identity: the same packets, built the queued way
+    for i in range(3):
+        now = 100.0 + 0.02 * i
+        datagram = alice.protect_frame(PCMU_FRAME, now)
+        assert datagram is not None
+        twin.send_frame(PCMU_FRAME, now)
+        ((queued, rtcp),) = twin.datagrams_to_send(now)
+        assert bytes(datagram) == queued
+        assert not rtcp
+        bob.receive_datagram(bytes(datagram), now)
+    assert bob.counters.packets_received == 3
+    assert alice.counters.packets_sent == twin.counters.packets_sent == 3
+
+
+def test_receive_buffered_equals_receive_datagram() -> None:
+    alice, bob = make_pair()
+    _, bob_twin = make_pair()
+    for i in range(5):
+        alice.send_frame(PCMU_FRAME, 100.0 + 0.02 * i)
+    alice.send_dtmf("5", duration=160)
+    for i in range(5, 8):
+        alice.send_frame(PCMU_FRAME, 100.0 + 0.02 * i)
+    alice.handle_timer(200.0)  # a sender report too, which takes the RTCP branch
+    for data, _ in alice.datagrams_to_send(200.0):
+        bob.receive_datagram(data, 200.0)
+        bob_twin.receive_buffer[: len(data)] = data
+        bob_twin.receive_buffered(len(data), 200.0)
+    assert bob.counters == bob_twin.counters
+    assert drain(bob) == drain(bob_twin)
+    assert bob.counters.packets_received == 8
+
+
+def test_sender_report_timestamp_follows_the_media_clock_through_dtmf() -> None:
+    """The SR's RTP timestamp is the media clock's at ``now`` (RFC 3550 §6.4.1), even when the last packets
+    were DTMF, whose timestamps stay at the event's start (RFC 4733 §2.5.1.1)."""
+    alice, _ = make_pair()
+    first = alice.protect_frame(PCMU_FRAME, 100.0)
+    assert first is not None
+    peer = SrtpContext(SUITE, BOB_KEY, ALICE_KEY)
+    first_timestamp = RtpPacket.parse(peer.unprotect_rtp(bytes(first))).timestamp
+    alice.send_dtmf("1", duration=800)
+    for i in range(1, 6):
+        alice.send_frame(PCMU_FRAME, 100.0 + 0.02 * i)
+    alice.datagrams_to_send(0.0)
+    due = alice.get_timer()
+    assert due is not None
+    alice.handle_timer(due)
+    reports = [data for data, rtcp in alice.datagrams_to_send(due) if rtcp]
+    (sender_report,) = [
+        packet
+        for data in reports
+        for packet in parse_rtcp(peer.unprotect_rtcp(data))
+        if isinstance(packet, RtcpSrPacket)
+    ]
+    elapsed = int((due - 100.0) * 8000)  # 8 kHz media clock since the first frame
+    assert sender_report.rtp_timestamp == (first_timestamp + elapsed) % 2**32

@@ -236,3 +236,31 @@ def test_failed_known_answer_test_gives_a_clear_error(monkeypatch: pytest.Monkey
 def test_aes_256_cm_session_rejects_other_tag_lengths() -> None:
     with pytest.raises(ValueError, match="80 or 32"):
         srtp.Aes256CmSession(bytes(46), tag_bits=64, inbound=False)
+
+
+@pytest.mark.parametrize("suite", ALL_SUITES)
+def test_in_place_protect_and_unprotect_equal_the_bytes_api(suite: str) -> None:
+    alice, bob = pair(suite)
+    reference_alice, reference_bob = pair(suite)
+    for seq in (65535, 0, 1):
+        packet = rtp(seq)
+        alice.tx_buffer[: len(packet)] = packet
+        size = alice.protect_rtp_in_place(len(packet))
+        protected = bytes(alice.tx_view[:size])
+        assert protected == reference_alice.protect_rtp(packet)  # same keystream, index and tag
+        bob.rx_buffer[:size] = protected
+        assert bob.rx_buffer[: bob.unprotect_rtp_in_place(size)] == packet
+        assert reference_bob.unprotect_rtp(protected) == packet
+
+
+def test_in_place_failures_raise_like_the_bytes_api() -> None:
+    alice, bob = pair("AES_CM_128_HMAC_SHA1_80")
+    protected = bytearray(alice.protect_rtp(rtp(7)))
+    protected[-1] ^= 1
+    bob.rx_buffer[: len(protected)] = protected
+    with pytest.raises(SrtpError) as failure:
+        bob.unprotect_rtp_in_place(len(protected))
+    assert failure.value.failure is SrtpFailure.AUTHENTICATION
+    with pytest.raises(SrtpError) as too_long:
+        alice.protect_rtp_in_place(len(alice.tx_buffer))  # no room left for the tag
+    assert too_long.value.failure is SrtpFailure.MALFORMED
