@@ -1,30 +1,35 @@
 """Media capacity of one worker core: N held calls against the Voice Connector emulator, next to a bare loop.
 
-In one run, for each N:
+In one run, for each N: this process, pinned to one core and on uvloop when installed, places N calls over
+SIP/TLS + SDES-SRTP to the emulator (a separate process pinned to the other core) with the real
+``SipConnectionPool`` + ``MediaEngine`` + ``Call`` objects (media app ``silence``), at ``--rate`` per second.
+Then it alternates ``--rounds`` pairs of windows on those same calls:
 
-1. **Worker.** This process, pinned to one core and on uvloop when installed, runs the real
-   ``SipConnectionPool`` + ``MediaEngine`` + ``Call`` objects (media app ``silence``) and places N calls
-   over SIP/TLS + SDES-SRTP to the emulator, a separate process pinned to the other core. Calls are set up
-   at ``--rate`` per second, held through ``--warmup``, then measured for ``--hold`` seconds.
-2. **Reference.** The same process then runs a bare media loop (one shared clock; per stream and tick
-   protect + ``sendto``; ``add_reader`` drain + unprotect; nothing else) with N streams against the same
-   bare loop in a peer process on the other core, for the same warm-up and window.
+1. **Worker.** The production media engine drives every call.
+2. **Reference.** The engine pauses and a bare media loop (one shared clock; per stream and tick protect +
+   ``sendto``; ``add_reader`` drain + unprotect; nothing else) drives the same sockets with the same
+   negotiated keys against the same emulator; then the engine resumes.
 
-Figures: CPU = process user+sys / wall over the window; CPU ms per call-second and the worker/reference
-ratio; tick lateness of the shared clock; loss both ways; SRTP failures; RSS growth per held call (VmRSS
-at the end of the window minus before the first call); emulator CPU and the CPU other processes used
-meanwhile (a busy machine shows up there). Nothing asserts a time.
+Both sides therefore face the same peer, the same arrival pattern and the same process state, and
+alternating them spreads the drift of a shared machine over both. Each window is ``--warmup`` seconds after
+the swap followed by ``--hold`` measured seconds.
 
-Jitter, computed identically for the worker and the reference over the same number of sampled streams:
+Figures: CPU = process user+sys / wall over a window; CPU ms per call-second, its median over each side's
+windows, and the ratio of the medians (the goal), with the range of the per-pair ratios beside it; tick
+lateness of the shared clock; loss both ways; SRTP failures; RSS growth per held call (VmRSS at the end of
+the last worker window minus before the first call); emulator CPU and the CPU other processes used meanwhile
+(a busy machine shows up there). Nothing asserts a time.
 
-* **send jitter** (``jitter_p99_ms``, the goal): per sampled stream, lateness = the instant this process's
-  ``sendto`` returned minus the frame's scheduled tick (read from its RTP timestamp), minus that stream's
-  own median lateness; p99 over every sample. This is what a receiver's jitter buffer sees of our sending.
+Jitter, computed identically for the worker and the reference over the same sampled streams:
+
+* **send jitter** (``jitter_p99_ms``, the goal; median of the worker windows, the worst shown beside it):
+  per sampled stream, lateness = the instant this process's ``sendto`` returned minus the frame's
+  scheduled tick (read from its RTP timestamp), minus that stream's own median lateness; p99 over every
+  sample. This is what a receiver's jitter buffer sees of our sending.
 * **arrival jitter** (``arrival_jitter_p99_ms``): the same arithmetic on the instants this process read
-  the far end's packets. It measures the far process's sending (the emulator, or the bare peer for the
-  reference) plus this process's reading, so the emulator's own scheduling is in it.
+  the emulator's packets. It includes the emulator's own scheduling.
 
-    python benchmarks/capacity.py [--calls 400] [--hold 10] [--warmup 2] [--sweep 100,200,400] [--json]
+    python benchmarks/capacity.py [--calls 400] [--hold 10] [--warmup 2] [--rounds 3] [--sweep 100,400]
 """
 
 from __future__ import annotations
@@ -40,23 +45,13 @@ import asyncio
 import importlib.metadata
 import json
 import os
+import statistics
 import subprocess
 from collections.abc import Coroutine
 from typing import Any, Final, TypeVar
 
-from benchmarks.capacity_bare import BareLoop, BareStream, open_sockets
-from benchmarks.capacity_common import (
-    PTIME,
-    REPO_ROOT,
-    CpuMark,
-    PeerProcess,
-    TimingSamples,
-    choose_cores,
-    percentile,
-    pin_to,
-    system_busy_s,
-)
-from benchmarks.capacity_worker import WorkerConfig, measure_worker
+from benchmarks.capacity_common import REPO_ROOT, PeerProcess, choose_cores, pin_to
+from benchmarks.capacity_worker import CapacityBench, WorkerConfig
 
 __all__ = ["main"]
 
@@ -84,80 +79,100 @@ def _event_loop_name() -> str:
         return "asyncio"
 
 
-async def measure_reference(config: WorkerConfig, peer: PeerProcess, peer_ports: list[int]) -> dict[str, Any]:
-    """The bare loop with ``config.calls`` streams facing the peer's bare loop."""
-    sockets = open_sockets(config.calls)
-    capacity = int((config.warmup_s + config.hold_s) / PTIME) + 200
-    sampled = min(config.jitter_streams, config.calls)
-    arrivals, sends = TimingSamples(sampled, capacity), TimingSamples(sampled, capacity)
-    streams = [
-        BareStream(i, sock, ("127.0.0.1", port), upstream=True, sample=i if i < sampled else None)
-        for i, (sock, port) in enumerate(zip(sockets, peer_ports, strict=True))
-    ]
-    bare = BareLoop(streams, arrivals, sends)
-    await asyncio.to_thread(peer.request, "start", ports=[sock.getsockname()[1] for sock in sockets])
-    task = asyncio.get_running_loop().create_task(bare.run())
+async def measure(
+    config: WorkerConfig, rounds: int, peer: PeerProcess, ca_file: str, port: int
+) -> dict[str, Any]:
+    """Set up the calls, then ``rounds`` pairs of worker and reference windows; always hangs up."""
+    bench = CapacityBench(config, peer, ca_file, port)
+    windows: dict[str, list[dict[str, Any]]] = {"worker": [], "reference": []}
+    end_reasons: list[str] = []
     try:
-        await asyncio.sleep(config.warmup_s)
-        mark, busy, totals = CpuMark.now(), system_busy_s(), bare.totals()
-        peer_start = await asyncio.to_thread(peer.request, "mark")
-        arrivals.active = sends.active = bare.record_lateness = True
-        await asyncio.sleep(config.hold_s)
-        arrivals.active = sends.active = bare.record_lateness = False
-        end_mark, end_busy, end_totals = CpuMark.now(), system_busy_s(), bare.totals()
-        peer_end = await asyncio.to_thread(peer.request, "mark")
+        await bench.start()
+        connected = bench.held()
+        for _ in range(rounds):
+            windows["worker"].append(await bench.worker_window())
+            windows["reference"].append(await bench.reference_window())
     finally:
-        bare.stop()
-        await task
-        for sock in sockets:
-            sock.close()
-    wall = end_mark.wall_s - mark.wall_s
-    cpu_s = end_mark.cpu_s - mark.cpu_s
-    peer_cpu = (peer_end["cpu_s"] - peer_start["cpu_s"]) / (peer_end["wall_s"] - peer_start["wall_s"])
-    delta = {key: end_totals[key] - totals[key] for key in totals}
-    far_expected = peer_end["expected"] - peer_start["expected"]
-    far_lost = far_expected - (peer_end["received"] - peer_start["received"])
+        end_reasons = await bench.close()
     return {
-        "window_s": round(wall, 3),
-        "cpu_pct": round(100 * cpu_s / wall, 1),
-        "cpu_ms_per_call_s": round(1000 * cpu_s / wall / config.calls, 4),
-        "tick_lateness_p99_ms": round(1000 * percentile(bare.lateness, 99), 3),
-        "jitter_p99_ms": round(percentile(sends.jitter_ms(), 99), 3),
-        "jitter_packets": sends.packets(),
-        "arrival_jitter_p99_ms": round(percentile(arrivals.jitter_ms(), 99), 3),
-        "arrival_jitter_packets": arrivals.packets(),
-        "wakeups_per_s": round((end_mark.wakeups - mark.wakeups) / wall),
-        "loss_pct": round(100 * max(delta["expected"] - delta["received"], 0) / max(delta["expected"], 1), 4),
-        "peer_loss_pct": round(100 * max(far_lost, 0) / max(far_expected, 1), 4),
-        "srtp_failures": delta["srtp_failures"] + peer_end["srtp_failures"],
-        "peer_cpu_pct": round(100 * peer_cpu, 1),
-        "other_cpu_pct": round(100 * (end_busy - busy) / wall - 100 * cpu_s / wall - 100 * peer_cpu, 1),
+        "connected": connected,
+        "setup_s": round(bench.setup_s, 2),
+        "end_reasons": end_reasons,
+        "rss_kib_before": bench.rss_before,
+        "windows": windows,
     }
 
 
-def run_once(config: WorkerConfig, peer_app: str) -> dict[str, Any]:
-    """Worker phase, then reference phase, each against a fresh peer process; always stops the peers."""
+def _median(windows: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(window[key] for window in windows))
+
+
+_MEDIANS: Final = (
+    "cpu_pct",
+    "cpu_ms_per_call_s",
+    "jitter_p99_ms",
+    "arrival_jitter_p99_ms",
+    "tick_lateness_p99_ms",
+    "wakeups_per_s",
+    "emulator_cpu_pct",
+    "other_cpu_pct",
+)
+
+
+def _side(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side's figures over its windows: medians (robust to one window that other load on the shared
+    machine disturbed), the worst window's send jitter, the worst loss and every SRTP failure."""
+    return {key: _median(windows, key) for key in _MEDIANS} | {
+        "worst_jitter_p99_ms": max(window["jitter_p99_ms"] for window in windows),
+        "loss_pct": max(window["loss_pct"] for window in windows),
+        "emulator_loss_pct": max(window["emulator_loss_pct"] for window in windows),
+        "srtp_failures": sum(window["srtp_failures"] for window in windows),
+    }
+
+
+def summarise(calls: int, measured: dict[str, Any]) -> dict[str, Any]:
+    worker_windows = measured["windows"]["worker"]
+    reference_windows = measured["windows"]["reference"]
+    worker = _side(worker_windows) | {
+        "held": min(window["held"] for window in worker_windows),
+        "rss_kib_per_call": worker_windows[-1]["rss_kib_per_call"],
+        "connected": measured["connected"],
+        "setup_s": measured["setup_s"],
+        "end_reasons": measured["end_reasons"],
+    }
+    reference = _side(reference_windows)
+    pairs = [
+        w["cpu_ms_per_call_s"] / r["cpu_ms_per_call_s"]
+        for w, r in zip(worker_windows, reference_windows, strict=True)
+    ]
+    ratio = worker["cpu_ms_per_call_s"] / reference["cpu_ms_per_call_s"]
+    return {
+        "worker": worker,
+        "reference": reference,
+        "ratio": round(ratio, 3),
+        "pair_ratios": [round(pair, 3) for pair in pairs],
+        "windows": measured["windows"],
+        "goals": goals(calls, worker, ratio),
+    }
+
+
+def run_once(config: WorkerConfig, rounds: int, peer_app: str) -> dict[str, Any]:
+    """Both sides against one emulator process; always stops it."""
     worker_core, peer_core = choose_cores()
     pin_to(worker_core)
     core_args = [] if peer_core is None else ["--core", str(peer_core)]
     emulator = PeerProcess("vc", "--peer-app", peer_app, *core_args)
     try:
         ready = emulator.reply()
-        worker = _run(measure_worker(config, emulator, ready["ca_file"], int(ready["port"])))
+        measured = _run(measure(config, rounds, emulator, ready["ca_file"], int(ready["port"])))
     finally:
         emulator.close()
-    bare_peer = PeerProcess("bare", "--streams", str(config.calls), *core_args)
-    try:
-        ports = [int(port) for port in bare_peer.reply()["ports"]]
-        reference = _run(measure_reference(config, bare_peer, ports))
-    finally:
-        bare_peer.close()
-    ratio = worker["cpu_ms_per_call_s"] / reference["cpu_ms_per_call_s"]
     return {
         "config": {
             "calls": config.calls,
             "hold_s": config.hold_s,
             "warmup_s": config.warmup_s,
+            "rounds": rounds,
             "setup_rate": config.setup_rate,
             "jitter_streams": config.jitter_streams,
             "event_loop": _event_loop_name(),
@@ -166,10 +181,7 @@ def run_once(config: WorkerConfig, peer_app: str) -> dict[str, Any]:
             "peer_app": peer_app,
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
         },
-        "worker": worker,
-        "reference": reference,
-        "ratio": round(ratio, 3),
-        "goals": goals(config.calls, worker, ratio),
+        **summarise(config.calls, measured),
     }
 
 
@@ -191,6 +203,7 @@ _COLUMNS: Final = (
     ("ms/call-s", 9),
     ("ref ms/call-s", 13),
     ("ratio", 6),
+    ("pair ratios", 17),
     ("loss %", 8),
     ("SRTP fail", 9),
     ("RSS KiB/call", 12),
@@ -201,7 +214,9 @@ _COLUMNS: Final = (
 _TIMING_COLUMNS: Final = (
     ("N", 5),
     ("send jitter p99 ms", 18),
+    ("worst window", 12),
     ("ref send jitter", 15),
+    ("ref worst", 9),
     ("arrival jitter p99 ms*", 22),
     ("ref arrival jitter*", 19),
     ("tick late p99 ms", 16),
@@ -221,6 +236,7 @@ def _row(result: dict[str, Any]) -> list[str]:
         f"{worker['cpu_ms_per_call_s']:.3f}",
         f"{reference['cpu_ms_per_call_s']:.3f}",
         f"{result['ratio']:.2f}",
+        "/".join(f"{pair:.2f}" for pair in result["pair_ratios"]),
         f"{loss:.3f}",
         str(worker["srtp_failures"]),
         f"{worker['rss_kib_per_call']:.1f}",
@@ -235,13 +251,15 @@ def _timing_row(result: dict[str, Any]) -> list[str]:
     return [
         str(result["config"]["calls"]),
         f"{worker['jitter_p99_ms']:.2f}",
+        f"{worker['worst_jitter_p99_ms']:.2f}",
         f"{reference['jitter_p99_ms']:.2f}",
+        f"{reference['worst_jitter_p99_ms']:.2f}",
         f"{worker['arrival_jitter_p99_ms']:.2f}",
         f"{reference['arrival_jitter_p99_ms']:.2f}",
         f"{worker['tick_lateness_p99_ms']:.2f}",
         f"{reference['tick_lateness_p99_ms']:.2f}",
-        str(worker["wakeups_per_s"]),
-        str(reference["wakeups_per_s"]),
+        f"{worker['wakeups_per_s']:.0f}",
+        f"{reference['wakeups_per_s']:.0f}",
     ]
 
 
@@ -258,7 +276,7 @@ def _goal_words(result: dict[str, Any]) -> list[str]:
         f"N={n}: {word[held['calls_held']]} at least {GOAL_CALLS} calls held on one core "
         f"({worker['held']} of {n} held)",
         f"N={n}: {word[held['jitter_p99_under_5ms']]} per-stream send jitter p99 under {GOAL_JITTER_MS:g} ms "
-        f"({worker['jitter_p99_ms']:.2f} ms)",
+        f"({worker['jitter_p99_ms']:.2f} ms, median window; worst {worker['worst_jitter_p99_ms']:.2f} ms)",
         f"N={n}: {word[held['no_loss']]} no loss (worker {worker['loss_pct']} %, emulator "
         f"{worker['emulator_loss_pct']} %, SRTP failures {worker['srtp_failures']})",
         f"N={n}: {word[held['cpu_ratio_at_most_1_1']]} CPU per call at most {GOAL_RATIO}x the reference "
@@ -273,13 +291,16 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print()
     _print_rows(_TIMING_COLUMNS, [_timing_row(result) for result in results])
     print(
-        "* arrival jitter: packets from the far process (the emulator for the worker, the bare peer for the "
-        "reference);\n  it includes that process's own scheduling. Send jitter is this process's alone."
+        "* arrival jitter: the emulator's packets as this process read them; it includes the emulator's\n"
+        "  own scheduling. Send jitter is this process's alone. Every figure is the median over each side's\n"
+        "  windows, beside the worst window's send jitter (a window that other load on the machine\n"
+        "  disturbed shows there; the 'other CPU' columns say how busy the rest of the machine was)."
     )
     first = results[0]["config"]
     print(
         f"\n{first['event_loop']}; worker core {first['worker_core']}, peer core {first['peer_core']}; "
-        f"hold {first['hold_s']:g} s after {first['warmup_s']:g} s warm-up; jitter over "
+        f"{first['rounds']} rounds of worker then reference windows on the same calls, each "
+        f"{first['hold_s']:g} s after {first['warmup_s']:g} s warm-up; jitter over "
         f"{first['jitter_streams']} sampled streams; emulator media app: {first['peer_app']}; "
         f"nice {first['nice']}"
     )
@@ -295,6 +316,7 @@ def _sweep_one(args: argparse.Namespace, calls: int) -> dict[str, Any]:
         sys.executable,
         str(Path(__file__).resolve()),
         *("--calls", str(calls), "--hold", str(args.hold), "--warmup", str(args.warmup)),
+        *("--rounds", str(args.rounds)),
         *("--rate", str(args.rate), "--jitter-streams", str(args.jitter_streams)),
         *("--peer-app", args.peer_app, "--nice", str(args.nice), "--json"),
     ]
@@ -317,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="held before measuring, s (default %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="worker + reference window pairs (default %(default)s)"
     )
     parser.add_argument(
         "--rate", type=float, default=100.0, help="call setups per second (default %(default)s)"
@@ -342,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.hold <= 0 or args.warmup < 0 or args.rate <= 0:
-        parser.error("--calls, --hold and --rate must be positive, --warmup not negative")
+    if args.calls < 1 or args.hold <= 0 or args.warmup < 0 or args.rate <= 0 or args.rounds < 1:
+        parser.error("--calls, --hold, --rate and --rounds must be positive, --warmup not negative")
     if args.nice and not args.sweep:
         os.nice(args.nice)  # inherited by the peer processes
     if args.sweep:
@@ -351,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [_sweep_one(args, calls) for calls in sizes]
     else:
         config = WorkerConfig(args.calls, args.hold, args.warmup, args.rate, args.jitter_streams)
-        results = [run_once(config, args.peer_app)]
+        results = [run_once(config, args.rounds, args.peer_app)]
     if args.json:
         print(json.dumps({"results": results}, indent=2))
     else:

@@ -1,10 +1,16 @@
 """The reference of the capacity benchmark: a bare media loop doing only a call's per-packet work.
 
 One shared clock on an absolute 20 ms schedule; per stream and tick: build a 172-byte RTP packet,
-protect it (AES_CM_128_HMAC_SHA1_80, pylibsrtp, its own keys) and ``sendto`` the peer; every socket is
-drained with ``add_reader`` + non-blocking ``recvfrom`` and each datagram unprotected and its sequence
-number checked. Nothing else: no RTCP, no sans-I/O session, no events, no SIP. Two of these loops, one per
-process, face each other, so each side does what one side of a bidirectional call does.
+protect it and ``sendto`` the far end; every socket is drained with ``add_reader`` + non-blocking ``recv``
+(the drain loop of the reference measurements) and each datagram unprotected and its sequence number
+tracked. Nothing else: no RTCP, no sans-I/O session, no statistics, no events.
+
+It runs on the worker's own calls, while the worker's media for them is paused: the same sockets, the same
+far end (the emulator) and each call's own SRTP context, so both loops face the same peer, the same packet
+arrival pattern and the same process state, pay the same crypto per packet, and differ only in the media
+code around it. The call's receive context carries on the far end's stream (a receiver that joined it
+afresh would not know its rollover counter, RFC 3711 §3.3.1); we send under an SSRC of our own, which the
+emulator takes as a new stream.
 
 A few streams are sampled exactly as the worker's are: the instant just after ``sendto`` returns and the
 instant a datagram was read (before unprotecting it), each with the packet's RTP timestamp. The sampled
@@ -14,18 +20,17 @@ streams run their own copies of the send and drain functions, so the others carr
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import socket
 import struct
 import time
 from collections.abc import Callable
 from typing import Final
 
-import pylibsrtp
+from media_worker.rtp.srtp import SrtpError
 
 from .capacity_common import CLOCK_RATE, PTIME, TimingSamples
 
-__all__ = ["BareLoop", "BareStream", "open_sockets", "stream_key"]
+__all__ = ["BareLoop", "BareStream"]
 
 _HEADER: Final = struct.Struct("!BBHII")  # RFC 3550 §5.1: V=2, PT, sequence, timestamp, SSRC
 _PAYLOAD: Final = b"\xff" * 160  # 20 ms of PCMU silence
@@ -35,61 +40,45 @@ _DRAIN_BATCH: Final = 64
 _SAMPLES_PER_FRAME: Final = int(CLOCK_RATE * PTIME)
 
 
-def stream_key(index: int, direction: str) -> bytes:
-    """The 30-byte master key||salt both sides derive for stream ``index`` and ``direction`` ("up"/"down")."""
-    return hashlib.sha256(f"capacity-{direction}-{index}".encode()).digest()[:30]
-
-
-def _session(key_salt: bytes, *, inbound: bool) -> pylibsrtp.Session:
-    policy = pylibsrtp.Policy(
-        key=key_salt,
-        ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
-        srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
-    )
-    policy.allow_repeat_tx = True
-    policy.window_size = 1024
-    return pylibsrtp.Session(policy=policy)
-
-
-def open_sockets(count: int) -> list[socket.socket]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.setblocking(False)
-        sockets.append(sock)
-    return sockets
-
-
 class BareStream:
-    """One call's worth of media in the bare loop."""
+    """One call's worth of media in the bare loop, on a socket it does not own."""
 
     __slots__ = (
         "failures",
         "highest",
+        "last_sequence",
         "peer",
+        "protect",
         "received",
-        "rx",
         "sample",
         "sent",
         "sequence",
         "sock",
         "ssrc",
-        "tx",
+        "unprotect",
     )
 
     def __init__(
-        self, index: int, sock: socket.socket, peer: tuple[str, int], *, upstream: bool, sample: int | None
+        self,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        *,
+        protect: Callable[[bytes], bytes],
+        unprotect: Callable[[bytes], bytes],
+        ssrc: int,
+        sample: int | None,
     ) -> None:
         self.sock = sock
         self.peer = peer
-        self.tx = _session(stream_key(index, "up" if upstream else "down"), inbound=False)
-        self.rx = _session(stream_key(index, "down" if upstream else "up"), inbound=True)
-        self.ssrc = 0x1000_0000 + index * 2 + (0 if upstream else 1)
+        self.protect = protect
+        self.unprotect = unprotect
+        self.ssrc = ssrc
         self.sequence = 0
         self.sent = 0
         self.received = 0
         self.highest = -1
+        """Extended highest sequence number received, counted from the first one (-1: none yet)."""
+        self.last_sequence = 0
         self.failures = 0
         self.sample = sample
         """Index in the timing samples, or None when this stream is not sampled."""
@@ -120,7 +109,10 @@ class BareLoop:
             "srtp_failures": sum(s.failures for s in streams),
         }
 
-    async def run(self, on_start: Callable[[], None] = lambda: None) -> None:
+    async def run(self, start: float) -> None:
+        """Tick at ``start + n * PTIME`` (a ``loop.time()`` instant) until :meth:`stop`; may run again
+        afterwards (the streams carry on where they were)."""
+        self._stopped = False
         loop = asyncio.get_running_loop()
         plain = [stream for stream in self.streams if stream.sample is None]
         sampled = [stream for stream in self.streams if stream.sample is not None]
@@ -128,8 +120,6 @@ class BareLoop:
             loop.add_reader(stream.sock.fileno(), self._drain, stream)
         for stream in sampled:
             loop.add_reader(stream.sock.fileno(), self._drain_sampled, stream)
-        on_start()
-        start = loop.time()
         tick = 0
         try:
             while not self._stopped:
@@ -155,7 +145,7 @@ class BareLoop:
     def _send(stream: BareStream, timestamp: int) -> None:
         header = _HEADER.pack(0x80, _PCMU, stream.sequence & 0xFFFF, timestamp, stream.ssrc)
         try:
-            stream.sock.sendto(stream.tx.protect(header + _PAYLOAD), stream.peer)
+            stream.sock.sendto(stream.protect(header + _PAYLOAD), stream.peer)
         except OSError:
             return
         stream.sequence += 1
@@ -168,27 +158,30 @@ class BareLoop:
             self.sends.add(stream.sample, timestamp, time.monotonic())
 
     def _drain(self, stream: BareStream) -> None:
-        sock, rx = stream.sock, stream.rx
+        sock, unprotect = stream.sock, stream.unprotect
         for _ in range(_DRAIN_BATCH):
             try:
                 data = sock.recv(_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # BlockingIOError included: nothing left
                 return
             try:
-                plain = rx.unprotect(data)
-            except pylibsrtp.Error:
+                plain = unprotect(data)
+            except SrtpError:
                 stream.failures += 1
                 continue
             stream.received += 1
-            sequence = (plain[2] << 8) | plain[3]  # streams here never run long enough to wrap
-            if sequence > stream.highest:
-                stream.highest = sequence
+            # The highest sequence number, extended across 16-bit wraps; reordering never advances it.
+            sequence = (plain[2] << 8) | plain[3]
+            delta = (sequence - stream.last_sequence) & 0xFFFF
+            if stream.highest < 0:
+                stream.highest, stream.last_sequence = 0, sequence
+            elif delta < 0x8000:
+                stream.highest += delta
+                stream.last_sequence = sequence
 
     def _drain_sampled(self, stream: BareStream) -> None:
         """:meth:`_drain` that stamps each datagram as it is read, as the worker's sampled legs do."""
-        sock, rx, sample = stream.sock, stream.rx, stream.sample
+        sock, unprotect, sample = stream.sock, stream.unprotect, stream.sample
         for _ in range(_DRAIN_BATCH):
             try:
                 data = sock.recv(_MAX_DATAGRAM)
@@ -198,11 +191,16 @@ class BareLoop:
                 # SRTP leaves the header clear: bytes 4-7 are the RTP timestamp.
                 self.arrivals.add(sample, int.from_bytes(data[4:8], "big"), time.monotonic())
             try:
-                plain = rx.unprotect(data)
-            except pylibsrtp.Error:
+                plain = unprotect(data)
+            except SrtpError:
                 stream.failures += 1
                 continue
             stream.received += 1
+            # The highest sequence number, extended across 16-bit wraps; reordering never advances it.
             sequence = (plain[2] << 8) | plain[3]
-            if sequence > stream.highest:
-                stream.highest = sequence
+            delta = (sequence - stream.last_sequence) & 0xFFFF
+            if stream.highest < 0:
+                stream.highest, stream.last_sequence = 0, sequence
+            elif delta < 0x8000:
+                stream.highest += delta
+                stream.last_sequence = sequence

@@ -116,6 +116,10 @@ class TimingSamples:
     def streams(self) -> int:
         return len(self._counts)
 
+    def clear(self) -> None:
+        """Forget every sample (the buffers stay allocated)."""
+        self._counts = [0] * len(self._counts)
+
     def add(self, stream: int, rtp_timestamp: int, instant: float) -> None:
         count = self._counts[stream]
         if self.active and count < self._capacity:

@@ -1,11 +1,11 @@
-"""The far end of the capacity benchmark, as its own process pinned to its own core.
+"""The far end of the capacity benchmark: the Voice Connector emulator as its own process on its own core.
 
-    capacity_peer.py vc --core 1 [--peer-app silence|tone]   # the Voice Connector emulator
-    capacity_peer.py bare --core 1 --streams N                 # the bare loop facing the reference
+    capacity_peer.py vc --core 1 [--peer-app silence|tone]
 
-It prints one JSON line when ready, then answers one JSON line per request read from stdin
-(``mark``: CPU and media counters now; ``start`` for the bare loop; ``quit``). The emulator runs on uvloop
-when installed, without a meetings emulator (any non-empty join token is accepted).
+It prints one JSON line when ready (port, CA file), then answers one JSON line per request read from stdin
+(``mark``: CPU and media counters now; ``quit``). It runs on uvloop when installed, without a meetings
+emulator (any non-empty join token is accepted). It is the far end of the worker's calls and of the
+reference loop alike, since the reference runs on the same calls.
 
 ``--peer-app silence`` (the default) replaces the emulator's tone-and-record media app with one that sends
 pre-encoded silence and ignores what it hears: the emulator then costs what the worker costs per call and
@@ -27,8 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.capacity_bare import BareLoop, BareStream, open_sockets
-from benchmarks.capacity_common import CpuMark, TimingSamples, pin_to
+from benchmarks.capacity_common import CpuMark, pin_to
 from emulator import vc_call
 from emulator.vc_media import ToneRecorderApp
 from emulator.voice_connector import VoiceConnectorEmulator
@@ -117,57 +116,22 @@ async def _serve_vc(args: argparse.Namespace) -> None:
         await done.wait()
 
 
-async def _serve_bare(args: argparse.Namespace) -> None:
-    loop = asyncio.get_running_loop()
-    done = asyncio.Event()
-    sockets = open_sockets(args.streams)
-    bare: BareLoop | None = None
-    task: asyncio.Task[None] | None = None
-
-    def handle(request: dict[str, Any]) -> None:
-        nonlocal bare, task
-        command = request["command"]
-        if command == "start" and bare is None:
-            peers = [("127.0.0.1", int(port)) for port in request["ports"]]
-            streams = [
-                BareStream(i, sock, peer, upstream=False, sample=None)
-                for i, (sock, peer) in enumerate(zip(sockets, peers, strict=True))
-            ]
-            bare = BareLoop(streams, TimingSamples(0, 0))
-            task = loop.create_task(bare.run(lambda: _emit({"started": True})))
-        elif command == "mark":
-            _emit(_mark(bare.totals() if bare is not None else {}))
-        else:
-            done.set()
-
-    _read_commands(loop, handle)
-    _emit({"ports": [sock.getsockname()[1] for sock in sockets]})
-    await done.wait()
-    if bare is not None and task is not None:
-        bare.stop()
-        await task
-    for sock in sockets:
-        sock.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("role", choices=("vc", "bare"))
+    parser.add_argument("role", choices=("vc",))
     parser.add_argument("--core", type=int, default=None, help="CPU to pin this process to")
-    parser.add_argument("--streams", type=int, default=0, help="bare: how many streams")
     parser.add_argument("--peer-app", choices=("silence", "tone"), default="silence")
     args = parser.parse_args(argv)
     pin_to(args.core)
     if args.peer_app == "silence":
         # Benchmark-only substitution of the emulator's media app (see the module docstring).
         vars(vc_call)["ToneRecorderApp"] = SilentPeerApp
-    serve = _serve_vc if args.role == "vc" else _serve_bare
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args))
+        asyncio.run(_serve_vc(args))
     else:
-        uvloop.run(serve(args))
+        uvloop.run(_serve_vc(args))
     return 0
 
 

@@ -21,6 +21,8 @@ def test_capacity_benchmark_small_run_prints_every_figure_as_json() -> None:
             "1",
             "--warmup",
             "0.5",
+            "--rounds",
+            "2",
             "--json",
         ],
         cwd=REPO_ROOT,
@@ -32,8 +34,11 @@ def test_capacity_benchmark_small_run_prints_every_figure_as_json() -> None:
 
     assert result.returncode == 0, result.stderr
     (figures,) = json.loads(result.stdout)["results"]
-    assert set(figures) == {"config", "worker", "reference", "ratio", "goals"}
+    assert set(figures) == {"config", "worker", "reference", "ratio", "pair_ratios", "windows", "goals"}
     assert figures["config"]["calls"] == 3
+    # Two rounds: each side measured twice, on the same calls, one ratio per pair.
+    assert len(figures["windows"]["worker"]) == len(figures["windows"]["reference"]) == 2
+    assert len(figures["pair_ratios"]) == 2
     worker, reference = figures["worker"], figures["reference"]
     assert {
         "cpu_pct",
@@ -48,7 +53,8 @@ def test_capacity_benchmark_small_run_prints_every_figure_as_json() -> None:
     } <= set(worker)
     assert {"cpu_pct", "cpu_ms_per_call_s", "jitter_p99_ms", "loss_pct", "srtp_failures"} <= set(reference)
     assert worker["held"] == 3
-    assert worker["srtp_failures"] == 0
+    # The reference runs on the calls' own SRTP contexts and sockets: nothing it sends or reads is refused.
+    assert worker["srtp_failures"] == reference["srtp_failures"] == 0
     assert set(figures["goals"]) == {
         "calls_held",
         "jitter_p99_under_5ms",
