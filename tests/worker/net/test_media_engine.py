@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from media_worker.audio import PCMU, tone_level
-from media_worker.media_apps import RecordApp, ToneApp
+from media_worker.media_apps import MediaApp, RecordApp, SilenceApp, ToneApp
 from media_worker.negotiation import MediaParams
 from media_worker.net.media_engine import MediaEngine, MediaLeg, NoFreePortsError, PortAllocator
 from media_worker.rtp import MediaSession, SrtpContext
@@ -49,7 +49,9 @@ class _RecordUntil(RecordApp):
             self._done.set()
 
 
-async def _exchange(direction_b: Direction) -> tuple[_RecordUntil, MediaLeg, MediaLeg]:
+async def _exchange(
+    direction_b: Direction, app_a: MediaApp | None = None
+) -> tuple[_RecordUntil, MediaLeg, MediaLeg]:
     loop = asyncio.get_running_loop()
     ports = PortAllocator("127.0.0.1", 41000, 41999)
     leg_a = MediaLeg(*ports.open_pair())
@@ -62,7 +64,7 @@ async def _exchange(direction_b: Direction) -> tuple[_RecordUntil, MediaLeg, Med
         _params(leg_b.rtp_port, key_a, key_b, Direction.SENDRECV),
         MediaSession(srtp=SrtpContext(SUITE, key_a, key_b), payload_type=0, now=now),
         PCMU,
-        ToneApp(1000.0),
+        ToneApp(1000.0) if app_a is None else app_a,
     )
     leg_b.start(
         _params(leg_a.rtp_port, key_b, key_a, direction_b),
@@ -92,6 +94,15 @@ def test_tone_crosses_srtp_and_is_recorded() -> None:
     samples = np.frombuffer(recorder.recording(), dtype="<i2")
     assert tone_level(samples, 1000.0, 8000) > 0.5
     assert tone_level(samples, 2000.0, 8000) < 0.05
+
+
+def test_a_silent_leg_sends_pcmu_silence_and_keeps_its_parameters() -> None:
+    recorder, leg_a, _ = asyncio.run(_exchange(Direction.SENDRECV, SilenceApp()))
+    samples = np.frombuffer(recorder.recording(), dtype="<i2")
+    assert len(samples) >= 100 * 160
+    assert not samples.any()  # PCMU 0xFF is linear zero
+    assert leg_a.params is not None
+    assert leg_a.params.codec == "PCMU"
 
 
 def test_port_pairs_are_even_odd_and_exhaustion_is_reported() -> None:
