@@ -225,13 +225,14 @@ class MediaSession:
         sequence = self._sequence
         buffer = self._tx_buffer
         _pack_header_into(buffer, 0, 0x80, self._payload_type, sequence, timestamp, self.ssrc)
-        end = RTP_HEADER_LENGTH + len(payload)
+        octets = len(payload)
+        end = RTP_HEADER_LENGTH + octets
         buffer[RTP_HEADER_LENGTH:end] = payload
         datagram = self._tx_view[: self._protect_in_place(end)]
         self._sequence = (sequence + 1) & 0xFFFF
         counters = self.counters
         counters.packets_sent += 1
-        counters.octets_sent += len(payload)
+        counters.octets_sent += octets
         if self._report_anchor is None:
             self._report_anchor = (now, timestamp)
         return datagram

@@ -85,8 +85,8 @@ class ReceiverStatistics:
         self._expected_prior = 0
         self._received_prior = 0
         self._jitter = 0.0
-        self._transit: float | None = None
-        """Relative transit time of the previous packet, in timestamp units (§A.8), None before one."""
+        self._transit = 0.0
+        """Relative transit time of the previous packet, in timestamp units (§A.8); set by the first."""
         self._last_sr = 0
         self._last_sr_arrival = 0.0
 
@@ -106,33 +106,32 @@ class ReceiverStatistics:
         MIN_SEQUENTIAL) is not applied: SRTP authentication already vouches for the source.
         Called for every received packet, so the common case (next in order) reads each slot once.
         """
-        max_seq = self.max_seq
-        udelta = (seq - max_seq) & 0xFFFF  # RFC 3550 §A.1 udelta, modulo RTP_SEQ_MOD
-        if udelta < _MAX_DROPOUT and self._started:  # the common case first
-            if seq < max_seq:  # in order, with permissible gap, wrapped (§A.1)
-                self.cycles += _SEQ_MOD
-            self.max_seq = seq
-        elif not self._started:
-            self._started = True
-            self._init_seq(seq)
-        elif udelta <= _SEQ_MOD - _MAX_MISORDER:  # a very large jump
-            if seq != self._bad_seq:
-                self._bad_seq = (seq + 1) % _SEQ_MOD
-                return False
-            self._init_seq(seq)  # two sequential packets: the sender restarted
-            self._transit = None
-        # else: duplicate or reordered packet, counted but max_seq unchanged
-        self.received += 1
         # RFC 3550 §A.8: transit = arrival - timestamp in timestamp units, D = transit - previous transit,
         # J += (|D| - J) / 16.
         transit = arrival * self.clock_rate - timestamp
-        previous = self._transit
+        max_seq = self.max_seq
+        udelta = (seq - max_seq) & 0xFFFF  # RFC 3550 §A.1 udelta, modulo RTP_SEQ_MOD
+        if udelta < _MAX_DROPOUT and self._started:  # in order, with permissible gap: the common case
+            if seq < max_seq:  # wrapped (§A.1)
+                self.cycles += _SEQ_MOD
+            self.max_seq = seq
+        elif not self._started or udelta <= _SEQ_MOD - _MAX_MISORDER:
+            if self._started and seq != self._bad_seq:  # a very large jump: wait for the next packet
+                self._bad_seq = (seq + 1) % _SEQ_MOD
+                return False
+            # The first packet, or two sequential packets after a jump: the sender (re)started.
+            self._started = True
+            self._init_seq(seq)
+            self.received = 1
+            self._transit = transit  # jitter resumes from the next packet
+            return True
+        # else: duplicate or reordered packet, counted but max_seq unchanged
+        self.received += 1
+        d = abs(transit - self._transit)
         self._transit = transit
-        if previous is not None:
-            d = abs(transit - previous)
-            if d > 0x8000_0000:  # the 32-bit timestamp wrapped between the two packets
-                d = 0x1_0000_0000 - d
-            self._jitter += (d - self._jitter) / 16
+        if d > 0x8000_0000:  # the 32-bit timestamp wrapped between the two packets
+            d = 0x1_0000_0000 - d
+        self._jitter += (d - self._jitter) / 16
         return True
 
     @property
