@@ -71,13 +71,13 @@ class StampingSocket:
         self._sends.add(self.stream, int.from_bytes(data[4:8], "big"), time.monotonic())
         return sent
 
-    def recv_into(self, buffer: memoryview) -> int:
+    def recv_into(self, buffer: bytearray) -> int:
         size = self.sock.recv_into(buffer)
         # time.monotonic(): uvloop's loop.time() has 1 ms steps.
         self._arrivals.add(self.stream, int.from_bytes(buffer[4:8], "big"), time.monotonic())
         return size
 
-    def recvfrom_into(self, buffer: memoryview) -> tuple[int, Any]:
+    def recvfrom_into(self, buffer: bytearray) -> tuple[int, Any]:
         size, source = self.sock.recvfrom_into(buffer)
         self._arrivals.add(self.stream, int.from_bytes(buffer[4:8], "big"), time.monotonic())
         return size, source
