@@ -126,7 +126,6 @@ class MediaLeg:
         "_codec",
         "_events",
         "_latched",
-        "_receives",
         "_remote_rtcp",
         "_remote_rtp",
         "_sender",
@@ -157,7 +156,6 @@ class MediaLeg:
         self._sender: tuple[MediaApp | None, Codec] | None = None
         """The app (None for :class:`SilenceApp`, which never has a frame to ask for) and codec of each
         tick's frame while we may send; None when on hold or not started."""
-        self._receives = False
         self._latched = False
         self._events: deque[MediaEvent] = deque()
         self._timer_due = -math.inf
@@ -180,7 +178,6 @@ class MediaLeg:
         self.params = params
         self._remote_rtp = params.remote_rtp
         self._remote_rtcp = params.remote_rtcp
-        self._receives = params.direction.receives
         self._latched = False
         app, codec = self._app, self._codec
         self._sender = None
@@ -188,7 +185,7 @@ class MediaLeg:
             self._sender = (None if isinstance(app, SilenceApp) else app, codec)
         if self.session is not None:
             # Only an app that listens needs every packet as an event (and its payload decoded).
-            self.session.deliver_media = self._receives and app is not None and app.wants_audio
+            self.session.deliver_media = params.direction.receives and app is not None and app.wants_audio
 
     def tick(self, now: float, frames: int, skipped: int) -> None:
         session = self.session
@@ -285,7 +282,7 @@ class MediaLeg:
             return
         app = self._app
         codec = self._codec
-        wants_audio = self._receives and app is not None and app.wants_audio and codec is not None
+        wants_audio = session.deliver_media  # set from the direction and the app by update()
         while (event := session.next_event()) is not None:
             if not isinstance(event, MediaReceived):
                 self._timer_due = -math.inf  # inactivity or resume moves the session's timer
